@@ -1,0 +1,3 @@
+from ssisrun.cli import main
+
+main()
