@@ -1,0 +1,24 @@
+"""What this ssisrun can run: the executable and data-flow component types that
+have an implementation. ``ssisrun validate`` reports every other type, and
+``bench/corpus_report.py`` measures the share of real packages whose every
+executable and component is runnable.
+
+Each later piece of work (the run time, the tasks, the data-flow engine) adds the
+types it implements here, one line each, beside its registry entry.
+"""
+
+from __future__ import annotations
+
+#: canonical executable types (``ssisrun.dtsx.types``) the run time can execute
+RUNNABLE_EXECUTABLES: frozenset[str] = frozenset()
+
+#: canonical data-flow component types the pipeline engine can execute
+RUNNABLE_COMPONENTS: frozenset[str] = frozenset()
+
+
+def executable_is_runnable(executable_type: str) -> bool:
+    return executable_type in RUNNABLE_EXECUTABLES
+
+
+def component_is_runnable(component_type: str) -> bool:
+    return component_type in RUNNABLE_COMPONENTS
