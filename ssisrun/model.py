@@ -614,6 +614,8 @@ class Project:
     protection_level: str = ""
     #: for a folder, the directory; for an .ispac, None (packages are read from the zip)
     directory: Path | None = None
+    #: problems found while reading the project's files
+    problems: list[Problem] = field(default_factory=list)
 
 
 def normalize_guid(text: str) -> str:

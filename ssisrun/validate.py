@@ -1,0 +1,325 @@
+"""Validation: dtexec's ``/Validate``, without running anything.
+
+:func:`validate_package` resolves every reference a package makes (precedence
+constraint endpoints, connection managers by DTSID or name, variables named by
+tasks, enumerators and mappings, log providers) and reports each problem with
+the executable's path. It also reports every task and data-flow component type
+this ssisrun cannot run yet. A package with no ``error`` problem could run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from ssisrun import capabilities
+from ssisrun.dtsx import types
+from ssisrun.model import (
+    ConnectionManager,
+    Executable,
+    ForeachLoop,
+    Package,
+    Problem,
+    TaskHost,
+    normalize_guid,
+)
+
+SQLTASK_NS = "{www.microsoft.com/sqlserver/dts/tasks/sqltask}"
+SENDMAIL_NS = "{www.microsoft.com/sqlserver/dts/tasks/sendmailtask}"
+
+#: System variables of packages and containers (spec 2.12) and event handlers (2.10)
+SYSTEM_VARIABLES = frozenset(
+    {
+        "CancelEvent", "ContainerStartTime", "CreationDate", "CreatorComputerName",
+        "CreatorName", "ExecutionInstanceGUID", "FailedConfigurations",
+        "IgnoreConfigurationsOnLoad", "InteractiveMode", "LocaleId", "LocaleID", "MachineName",
+        "OfflineMode", "PackageID", "PackageName", "StartTime", "ServerExecutionID",
+        "UserName", "VersionBuild", "VersionComment", "VersionComments", "VersionGUID",
+        "VersionMajor", "VersionMinor", "CreationName", "TaskID", "TaskName",
+        "TaskTransactionOption", "ParentContainerGUID", "ProductVersion", "ServerExecutionID",
+        "Cancel", "ErrorCode", "ErrorDescription", "ExecutionStatus", "ExecutionValue",
+        "PercentComplete", "ProgressCountHigh", "ProgressCountLow", "ProgressDescription",
+        "Propagate", "SourceDescription", "SourceID", "SourceName", "SourceParentGUID",
+        "VariableDescription", "VariableID", "VariableName", "VariableValue",
+    }
+)
+
+
+@dataclass(slots=True)
+class ValidationResult:
+    package: Package
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def can_run(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, object]:
+        pkg = self.package
+        return {
+            "package": pkg.source,
+            "name": pkg.name,
+            "format_version": pkg.format_version,
+            "valid": self.can_run,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+class _Validator:
+    def __init__(self, package: Package) -> None:
+        self.package = package
+        self.problems: list[Problem] = []
+
+    def error(self, path: str, message: str, line: int | None = None) -> None:
+        self.problems.append(Problem("error", message, path, line))
+
+    def warning(self, path: str, message: str, line: int | None = None) -> None:
+        self.problems.append(Problem("warning", message, path, line))
+
+    # ---- lookups
+
+    def visible_variables(self, exe: Executable) -> set[str]:
+        """Qualified names visible from ``exe``: its own and its ancestors' variables."""
+        names: set[str] = set()
+        for node in (exe, *exe.ancestors()):
+            for var in node.variables:
+                names.add(var.qualified_name)
+        return names
+
+    def check_variable(self, exe: Executable, name: str, what: str) -> None:
+        ref = name.strip()
+        if not ref:
+            return
+        if ref.startswith("@[") and ref.endswith("]"):
+            ref = ref[2:-1]
+        if ref.startswith("$"):
+            scope, _, pname = ref[1:].partition("::")
+            params = {p.qualified_name for p in self.package.all_parameters()}
+            if f"${scope}::{pname}" in params:
+                return
+            if scope == "Project" and self.package.project is None:
+                self.warning(
+                    exe.path,
+                    f"{what} names project parameter {ref}; load the package with "
+                    "--project to check it",
+                    exe.line,
+                )
+                return
+            self.error(exe.path, f"{what} names parameter {ref}, which does not exist", exe.line)
+            return
+        namespace, sep, vname = ref.partition("::")
+        if not sep:
+            namespace, vname = "", ref
+        if namespace == "System" and vname in SYSTEM_VARIABLES:
+            return
+        visible = self.visible_variables(exe)
+        if namespace:
+            if f"{namespace}::{vname}" in visible:
+                return
+        else:
+            if any(v.split("::", 1)[1] == vname for v in visible):
+                return
+            if vname in SYSTEM_VARIABLES:
+                return
+        self.error(
+            exe.path,
+            f"{what} names variable {ref}, which is not defined in this scope or above it",
+            exe.line,
+        )
+
+    def check_connection(self, exe: Executable, ref: str, what: str,
+                         line: int | None = None) -> ConnectionManager | None:
+        if not ref.strip():
+            return None
+        cm = self.package.find_connection_manager(ref)
+        if cm is None:
+            hint = ""
+            if self.package.project is None and (
+                ref.strip().endswith(":external") or ref.startswith("Project.")
+                or normalize_guid(ref)
+            ):
+                hint = (" in the package; if it is a project connection manager, load the "
+                        "package with --project")
+            self.error(exe.path, f"{what} uses connection manager '{ref}', which does not "
+                       f"exist{hint}", line or exe.line)
+        return cm
+
+    # ---- the checks
+
+    def run(self) -> list[Problem]:
+        pkg = self.package
+        self.problems.extend(pkg.problems)
+        if pkg.project is not None:
+            self.problems.extend(pkg.project.problems)
+        for exe in pkg.walk():
+            self.check_executable(exe)
+        for provider in pkg.log_providers:
+            if provider.config_string:
+                self.check_connection(pkg, provider.config_string,
+                                      f"log provider '{provider.name}'", provider.line)
+        return self.problems
+
+    def check_executable(self, exe: Executable) -> None:
+        for var in exe.variables:
+            if var.evaluate_as_expression and not var.expression.strip():
+                self.warning(exe.path, f"variable {var.qualified_name} is evaluated as an "
+                             "expression but has no expression", var.line)
+        if isinstance(exe, ForeachLoop):
+            self.check_foreach(exe)
+        if isinstance(exe, TaskHost):
+            if exe.exec_value_variable:
+                self.check_variable(exe, exe.exec_value_variable, "ExecValueVariable")
+            self.check_task(exe)
+
+    def check_foreach(self, loop: ForeachLoop) -> None:
+        for mapping in loop.variable_mappings:
+            self.check_variable(loop, mapping.variable_name, "a Foreach variable mapping")
+        enum = loop.enumerator
+        if enum is None:
+            return
+        if enum.enumerator_type == "ADO":
+            self.check_variable(loop, str(enum.settings.get("VarName", "")),
+                                "the ADO enumerator")
+        elif enum.enumerator_type == "FromVariable":
+            self.check_variable(loop, str(enum.settings.get("VariableName", "")),
+                                "the From Variable enumerator")
+        if enum.enumerator_type not in ("File", "Item", "ADO", "FromVariable", "NodeList"):
+            self.error(loop.path, f"Foreach enumerator '{enum.creation_name}' cannot be run by "
+                       "this ssisrun", loop.line)
+
+    def check_task(self, task: TaskHost) -> None:
+        kind = task.executable_type
+        if not capabilities.executable_is_runnable(kind) and not task.disabled:
+            self.error(task.path, f"task type {kind} cannot be run by this ssisrun yet",
+                       task.line)
+        data = task.object_data
+        body = _first_element(data)
+        if kind == "Microsoft.ExecuteSQLTask" and body is not None:
+            self.check_sql_task(task, body)
+        elif kind == "Microsoft.SendMailTask" and body is not None:
+            self.check_connection(task, body.get(SENDMAIL_NS + "SMTPServer") or "",
+                                  "the Send Mail task")
+            self.check_source(task, body.get(SENDMAIL_NS + "MessageSourceType") or "",
+                              body.get(SENDMAIL_NS + "MessageSource") or "", "the message")
+        elif kind == "Microsoft.FileSystemTask" and body is not None:
+            for role in ("Source", "Destination"):
+                ref = body.get(f"Task{role}Path") or ""
+                is_var = (body.get(f"TaskIs{role}Variable") or "").lower() == "true"
+                if is_var:
+                    self.check_variable(task, ref, f"the {role.lower()} path")
+                elif ref:
+                    self.check_connection(task, ref, f"the {role.lower()} path")
+        elif kind == "Microsoft.ExecuteProcess" and body is not None:
+            for attr in ("StandardInputVariable", "StandardOutputVariable",
+                         "StandardErrorVariable"):
+                self.check_variable(task, body.get(attr) or "", attr)
+        elif kind == "Microsoft.FtpTask" and body is not None:
+            self.check_connection(task, body.get("ConnectionName") or "", "the FTP task")
+        elif kind == "Microsoft.ScriptTask" and body is not None:
+            for attr in ("ReadOnlyVariables", "ReadWriteVariables"):
+                for name in _split_names(body.get(attr) or ""):
+                    self.check_variable(task, name, f"the script's {attr}")
+        elif kind == "Microsoft.ExecutePackageTask" and body is not None:
+            self.check_execute_package(task, body)
+        if task.data_flow is not None:
+            self.check_data_flow(task)
+
+    def check_sql_task(self, task: TaskHost, body: etree._Element) -> None:
+        self.check_connection(task, body.get(SQLTASK_NS + "Connection") or "",
+                              "the Execute SQL task")
+        self.check_source(task, body.get(SQLTASK_NS + "SqlStmtSourceType") or "",
+                          body.get(SQLTASK_NS + "SqlStatementSource") or "", "the SQL statement")
+        for child in body:
+            if not isinstance(child.tag, str):
+                continue
+            name = child.get(SQLTASK_NS + "DtsVariableName")
+            if name:
+                local = etree.QName(child).localname
+                what = "a parameter binding" if local == "ParameterBinding" else "a result binding"
+                self.check_variable(task, name, what)
+
+    def check_source(self, task: TaskHost, source_type: str, source: str, what: str) -> None:
+        if source_type == "Variable":
+            self.check_variable(task, source, what)
+        elif source_type == "FileConnection":
+            self.check_connection(task, source, what)
+
+    def check_execute_package(self, task: TaskHost, body: etree._Element) -> None:
+        fields = {etree.QName(c).localname: (c.text or "") for c in body
+                  if isinstance(c.tag, str)}
+        if fields.get("UseProjectReference", "").lower() == "true":
+            name = fields.get("PackageName", "")
+            project = self.package.project
+            if project is None:
+                self.warning(task.path, f"runs project package '{name}'; load the package "
+                             "with --project to check it", task.line)
+            elif name.lower() not in {n.lower() for n in project.package_names}:
+                self.error(task.path, f"runs package '{name}', which the project does not "
+                           "hold", task.line)
+        else:
+            self.check_connection(task, fields.get("Connection", ""), "the Execute Package task")
+        for assignment in body:
+            if isinstance(assignment.tag, str) and etree.QName(assignment).localname == \
+                    "ParameterAssignment":
+                bound = assignment.findtext("BindedVariableOrParameterName") or ""
+                self.check_variable(task, bound, "a parameter assignment")
+
+    def check_data_flow(self, task: TaskHost) -> None:
+        flow = task.data_flow
+        assert flow is not None
+        for component in flow.components:
+            where = f"{task.path}\\{component.name}"
+            if not capabilities.component_is_runnable(component.component_type) \
+                    and not task.disabled:
+                self.error(where, f"data-flow component {component.component_type} cannot be "
+                           "run by this ssisrun yet", component.line)
+            for conn in component.connections:
+                ref = conn.connection_manager_id or conn.connection_manager_ref_id
+                if not ref:
+                    continue
+                if self.package.find_connection_manager(conn.connection_manager_id) is None and \
+                        self.package.find_connection_manager(
+                            conn.connection_manager_ref_id) is None:
+                    self.check_connection(task, ref, f"component '{component.name}'",
+                                          component.line)
+
+
+def _first_element(data: etree._Element | None) -> etree._Element | None:
+    if data is None:
+        return None
+    for child in data:
+        if isinstance(child.tag, str):
+            return child
+    return None
+
+
+def _split_names(text: str) -> Iterable[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def validate_package(package: Package) -> ValidationResult:
+    """Validate a loaded package; see the module docstring."""
+    problems = _Validator(package).run()
+    # One problem is one line of the report: drop exact repeats.
+    seen: set[Problem] = set()
+    unique = []
+    for problem in problems:
+        if problem not in seen:
+            seen.add(problem)
+            unique.append(problem)
+    return ValidationResult(package, unique)
+
+
+__all__ = ["SYSTEM_VARIABLES", "ValidationResult", "validate_package", "types"]
