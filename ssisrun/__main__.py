@@ -1,3 +1,3 @@
-from ssisrun.cli import main
+from ssisrun import main
 
 main()
