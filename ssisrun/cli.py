@@ -50,7 +50,7 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(module, attr)
         return command
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command and turn every outcome into dtexec's exit codes: Click's
         usage errors become 6 (not Click's 2), ssisrun's errors print one clear
         message (never a traceback) and exit with their own code."""

@@ -16,7 +16,7 @@ from lxml import etree
 
 from ssisrun.dtsx import load_package_bytes, read_file_bytes
 from ssisrun.dtsx.reader import TYPECODE_TO_VARTYPE, parse_value, read_connection_manager
-from ssisrun.dtsx.safexml import parse_bytes
+from ssisrun.dtsx.safexml import parse_bytes, source_line
 from ssisrun.errors import PackageNotFoundError, ProjectError
 from ssisrun.model import ConnectionManager, Package, Parameter, Problem, Project, VarType
 
@@ -244,7 +244,7 @@ def read_project_params(data: bytes, source: str) -> list[Parameter]:
         raise ProjectError(
             "not a Project.params file: the root element is not <SSIS:Parameters>",
             path=source,
-            line=root.sourceline,
+            line=source_line(root),
         )
     params: list[Parameter] = []
     for el in root:
@@ -266,7 +266,7 @@ def read_project_params(data: bytes, source: str) -> list[Parameter]:
             raise ProjectError(
                 f"parameter '{name}' has unknown DataType '{code}' (a .NET TypeCode is expected)",
                 path=source,
-                line=el.sourceline,
+                line=source_line(el),
             ) from None
         sensitive = values.get("Sensitive", "0").strip() in ("1", "-1", "True", "true")
         encrypted = value_el is not None and (
@@ -280,7 +280,7 @@ def read_project_params(data: bytes, source: str) -> list[Parameter]:
             except ValueError as exc:
                 raise ProjectError(
                     f"parameter '{name}': {exc}", path=source,
-                    line=value_el.sourceline if value_el is not None else el.sourceline,
+                    line=source_line(value_el) if value_el is not None else source_line(el),
                 ) from None
         params.append(
             Parameter(
@@ -293,7 +293,7 @@ def read_project_params(data: bytes, source: str) -> list[Parameter]:
                 description=values.get("Description", "").strip(),
                 required=values.get("Required", "0").strip() in ("1", "-1", "True", "true"),
                 sensitive=sensitive,
-                line=el.sourceline,
+                line=source_line(el),
             )
         )
     return params
@@ -308,6 +308,6 @@ def read_conmgr(
         raise ProjectError(
             "not a .conmgr file: the root element is not <DTS:ConnectionManager>",
             path=source,
-            line=root.sourceline,
+            line=source_line(root),
         )
     return read_connection_manager(root, "Project", problems if problems is not None else [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 import click
 
 from ssisrun.commands.options import load_from_options, package_source

@@ -25,13 +25,14 @@ from typing import Any
 from lxml import etree
 
 from ssisrun.dtsx import types
+from ssisrun.dtsx.safexml import source_line
 from ssisrun.errors import EncryptedPackageError, PackageLoadError
 from ssisrun.model import (
     CheckpointUsage,
     Component,
     ComponentConnection,
-    ConfigurationType,
     Configuration,
+    ConfigurationType,
     ConnectionManager,
     Container,
     DataFlow,
@@ -92,10 +93,11 @@ class _Props:
     def __init__(self, el: etree._Element) -> None:
         values: dict[str, str] = {}
         elements: dict[str, etree._Element] = {}
-        for key, value in el.attrib.items():
+        attrib = [(str(k), str(v)) for k, v in el.attrib.items()]
+        for key, value in attrib:
             if key.startswith(Q):
                 values[key[_QLEN:]] = value
-        for key, value in el.attrib.items():
+        for key, value in attrib:
             if not key.startswith("{") and key not in values:
                 values[key] = value
         for child in el:
@@ -107,13 +109,13 @@ class _Props:
         self.values = values
         self.elements = elements
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         return self.values.get(name, default)
 
     def has(self, name: str) -> bool:
         return name in self.values
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def flag(self, name: str, default: bool = False) -> bool:
         raw = self.values.get(name)
         if raw is None:
             return default
@@ -124,7 +126,7 @@ class _Props:
             return False
         return default
 
-    def int(self, name: str, default: int) -> int:
+    def number(self, name: str, default: int) -> int:
         raw = self.values.get(name)
         if raw is None or not raw.strip():
             return default
@@ -157,6 +159,10 @@ def _property_expressions(el: etree._Element) -> dict[str, str]:
             name = child.get(Q + "Name") or ""
             result[name] = child.text or ""
     return result
+
+
+def _plain_attributes(el: etree._Element) -> dict[str, str]:
+    return {str(k): str(v) for k, v in el.attrib.items() if not str(k).startswith("{")}
 
 
 # --------------------------------------------------------------------------- values
@@ -276,7 +282,7 @@ class PackageReader:
     def problem(
         self, severity: str, message: str, path: str, el: etree._Element | None = None
     ) -> None:
-        line = el.sourceline if el is not None else None
+        line = source_line(el)
         self.problems.append(Problem(severity, message, path, line))
 
     def _vartype(self, raw: str, path: str, el: etree._Element | None) -> VarType:
@@ -297,7 +303,7 @@ class PackageReader:
                 "designer and save it with ProtectionLevel DontSaveSensitive (or "
                 "EncryptSensitiveWithPassword) and supply secrets with --conn/--set",
                 path=self.source,
-                line=root.sourceline,
+                line=source_line(root),
             )
         if root.tag != _EXECUTABLE:
             tag = etree.QName(root).localname if isinstance(root.tag, str) else "?"
@@ -305,26 +311,26 @@ class PackageReader:
                 f"not an SSIS package: the root element is <{tag}>, "
                 f"expected <DTS:Executable xmlns:DTS=\"{DTS_NS}\">",
                 path=self.source,
-                line=root.sourceline,
+                line=source_line(root),
             )
         props = _Props(root)
-        raw_type = props.str("ExecutableType") or props.str("CreationName")
+        raw_type = props.text("ExecutableType") or props.text("CreationName")
         if types.canonical_executable_type(raw_type) != types.PACKAGE:
             raise PackageLoadError(
                 f"not an SSIS package: the root executable is of type '{raw_type}'",
                 path=self.source,
-                line=root.sourceline,
+                line=source_line(root),
             )
-        version_text = props.str("PackageFormatVersion")
+        version_text = props.text("PackageFormatVersion")
         try:
             self.format_version = int(version_text) if version_text else 8
         except ValueError:
             raise PackageLoadError(
                 f"PackageFormatVersion '{version_text}' is not a number",
                 path=self.source,
-                line=root.sourceline,
+                line=source_line(root),
             ) from None
-        protection = props.int("ProtectionLevel", 1)
+        protection = props.number("ProtectionLevel", 1)
         if protection in (3, 4) or root.find(_ENCRYPTED_DATA) is not None:
             level = {3: "EncryptAllWithPassword", 4: "EncryptAllWithUserKey"}.get(
                 protection, "EncryptAll"
@@ -334,42 +340,42 @@ class PackageReader:
                 "Save it with ProtectionLevel DontSaveSensitive and supply secrets "
                 "with --conn/--set",
                 path=self.source,
-                line=root.sourceline,
+                line=source_line(root),
             )
 
-        package = Package(name=props.str("ObjectName") or "Package", path="\\Package")
+        package = Package(name=props.text("ObjectName") or "Package", path="\\Package")
         package.source = self.source
         package.format_version = self.format_version
         self._common(package, props, root)
         package.executable_type = types.PACKAGE
-        package.version_guid = props.str("VersionGUID")
-        package.version_major = props.int("VersionMajor", 1)
-        package.version_minor = props.int("VersionMinor", 0)
-        package.version_build = props.int("VersionBuild", 0)
-        package.version_comments = props.str("VersionComments")
-        package.creator_name = props.str("CreatorName")
-        package.creator_computer_name = props.str("CreatorComputerName")
-        package.creation_date = props.str("CreationDate")
-        package.last_modified_product_version = props.str("LastModifiedProductVersion")
-        package.package_type = props.int("PackageType", 5)
+        package.version_guid = props.text("VersionGUID")
+        package.version_major = props.number("VersionMajor", 1)
+        package.version_minor = props.number("VersionMinor", 0)
+        package.version_build = props.number("VersionBuild", 0)
+        package.version_comments = props.text("VersionComments")
+        package.creator_name = props.text("CreatorName")
+        package.creator_computer_name = props.text("CreatorComputerName")
+        package.creation_date = props.text("CreationDate")
+        package.last_modified_product_version = props.text("LastModifiedProductVersion")
+        package.package_type = props.number("PackageType", 5)
         try:
             package.protection_level = ProtectionLevel(protection)
         except ValueError:
             self.problem("warning", f"unknown ProtectionLevel {protection}", "\\Package", root)
-        package.max_concurrent_executables = props.int("MaxConcurrentExecutables", -1)
-        package.checkpoint_file_name = props.str("CheckpointFileName")
-        usage = props.int("CheckpointUsage", 0)
+        package.max_concurrent_executables = props.number("MaxConcurrentExecutables", -1)
+        package.checkpoint_file_name = props.text("CheckpointFileName")
+        usage = props.number("CheckpointUsage", 0)
         try:
             package.checkpoint_usage = CheckpointUsage(usage)
         except ValueError:
             self.problem("warning", f"unknown CheckpointUsage {usage}; read as Never",
                          "\\Package", root)
-        package.save_checkpoints = props.bool("SaveCheckpoints")
-        package.enable_configurations = props.bool("EnableConfig")
-        package.suppress_configuration_warnings = props.bool("SuppressConfigurationWarnings")
-        package.offline_mode = props.bool("OfflineMode")
+        package.save_checkpoints = props.flag("SaveCheckpoints")
+        package.enable_configurations = props.flag("EnableConfig")
+        package.suppress_configuration_warnings = props.flag("SuppressConfigurationWarnings")
+        package.offline_mode = props.flag("OfflineMode")
         if package.locale_id == -1:
-            package.locale_id = props.int("LocaleID", 1033)
+            package.locale_id = props.number("LocaleID", 1033)
 
         package.connection_managers = [
             self._connection_manager(el, "Package")
@@ -392,51 +398,51 @@ class PackageReader:
     # ---- common executable properties
 
     def _common(self, exe: Executable, props: _Props, el: etree._Element) -> None:
-        exe.dtsid = props.str("DTSID")
-        exe.description = props.str("Description")
-        exe.creation_name = props.str("ExecutableType") or props.str("CreationName")
+        exe.dtsid = props.text("DTSID")
+        exe.description = props.text("Description")
+        exe.creation_name = props.text("ExecutableType") or props.text("CreationName")
         exe.executable_type = types.canonical_executable_type(exe.creation_name)
-        exe.ref_id = props.str("refId")
-        exe.line = el.sourceline
-        exe.disabled = props.bool("Disabled")
-        exe.delay_validation = props.bool("DelayValidation")
-        exe.disable_event_handlers = props.bool("DisableEventHandlers")
-        exe.fail_package_on_failure = props.bool("FailPackageOnFailure")
-        exe.fail_parent_on_failure = props.bool("FailParentOnFailure")
-        exe.maximum_error_count = props.int("MaxErrorCount", 1)
-        forced = props.int("ForceExecutionResult", -1)
+        exe.ref_id = props.text("refId")
+        exe.line = source_line(el)
+        exe.disabled = props.flag("Disabled")
+        exe.delay_validation = props.flag("DelayValidation")
+        exe.disable_event_handlers = props.flag("DisableEventHandlers")
+        exe.fail_package_on_failure = props.flag("FailPackageOnFailure")
+        exe.fail_parent_on_failure = props.flag("FailParentOnFailure")
+        exe.maximum_error_count = props.number("MaxErrorCount", 1)
+        forced = props.number("ForceExecutionResult", -1)
         try:
             exe.force_execution_result = ForcedExecResult(forced)
         except ValueError:
             self.problem("warning", f"unknown ForceExecutionResult {forced}; ignored",
                          exe.path, el)
-        exe.force_execution_value = props.bool("ForceExecValue")
+        exe.force_execution_value = props.flag("ForceExecValue")
         value_el = props.elements.get("ExecValue")
-        type_code = (value_el.get(Q + "DataType") if value_el is not None else None) or props.str(
+        type_code = (value_el.get(Q + "DataType") if value_el is not None else None) or props.text(
             "ExecValueType", "3"
         )
         exe.forced_execution_value_type = self._vartype(type_code, exe.path, el)
         if props.has("ExecValue"):
             try:
                 exe.forced_execution_value = parse_value(
-                    exe.forced_execution_value_type, props.str("ExecValue")
+                    exe.forced_execution_value_type, props.text("ExecValue")
                 )
             except ValueError as exc:
                 self.problem("warning", f"ForcedExecutionValue: {exc}", exe.path, el)
-        option = props.int("TransactionOption", 1)
+        option = props.number("TransactionOption", 1)
         try:
             exe.transaction_option = TransactionOption(option)
         except ValueError:
             self.problem("warning", f"unknown TransactionOption {option}; read as Supported",
                          exe.path, el)
-        iso = props.int("ISOLevel", props.int("IsolationLevel", 1048576))
+        iso = props.number("ISOLevel", props.number("IsolationLevel", 1048576))
         try:
             exe.isolation_level = IsolationLevel(iso)
         except ValueError:
             self.problem("warning", f"unknown IsolationLevel {iso}; read as Serializable",
                          exe.path, el)
-        exe.locale_id = props.int("LocaleID", -1)
-        mode = props.int("LoggingMode", 0)
+        exe.locale_id = props.number("LocaleID", -1)
+        mode = props.number("LoggingMode", 0)
         if mode in (0, 1, 2):
             exe.logging_mode = LoggingMode(mode)
         exe.property_expressions = _property_expressions(el)
@@ -449,9 +455,9 @@ class PackageReader:
 
     def _executable(self, el: etree._Element, parent: Container) -> Executable:
         props = _Props(el)
-        raw_type = props.str("ExecutableType") or props.str("CreationName")
+        raw_type = props.text("ExecutableType") or props.text("CreationName")
         canonical = types.canonical_executable_type(raw_type)
-        name = props.str("ObjectName")
+        name = props.text("ObjectName")
         path = f"{parent.path}\\{name}"
         exe: Executable
         if canonical == types.SEQUENCE:
@@ -460,10 +466,10 @@ class PackageReader:
             exe = ForLoop(
                 name=name,
                 path=path,
-                init_expression=props.str("InitExpression"),
-                eval_expression=props.str("EvalExpression"),
-                assign_expression=props.str("AssignExpression"),
-                max_concurrent=props.int("MaxConcurrent", 1),
+                init_expression=props.text("InitExpression"),
+                eval_expression=props.text("EvalExpression"),
+                assign_expression=props.text("AssignExpression"),
+                max_concurrent=props.number("MaxConcurrent", 1),
             )
         elif canonical == types.FOREACH_LOOP:
             exe = ForeachLoop(name=name, path=path)
@@ -480,7 +486,7 @@ class PackageReader:
         if isinstance(exe, Container):
             self._container_body(exe, el)
         elif isinstance(exe, TaskHost):
-            exe.exec_value_variable = props.str("ExecValueVariable")
+            exe.exec_value_variable = props.text("ExecValueVariable")
             exe.object_data = el.find(_OBJECT_DATA)
             if exe.executable_type == types.PIPELINE:
                 exe.data_flow = self._data_flow(exe)
@@ -509,10 +515,10 @@ class PackageReader:
 
     def _event_handler(self, el: etree._Element, owner: Executable) -> EventHandler:
         props = _Props(el)
-        event_name = props.str("EventName") or props.str("CreationName")
+        event_name = props.text("EventName") or props.text("CreationName")
         path = f"{owner.path}.EventHandlers[{event_name}]"
         handler = EventHandler(name=event_name, path=path, event_name=event_name)
-        handler.event_id = props.int("EventID", 0)
+        handler.event_id = props.number("EventID", 0)
         handler.parent = owner
         self._common(handler, props, el)
         handler.executable_type = "EventHandler"
@@ -523,14 +529,14 @@ class PackageReader:
 
     def _constraint(self, el: etree._Element, container: Container) -> PrecedenceConstraint | None:
         props = _Props(el)
-        name = props.str("ObjectName") or "Constraint"
+        name = props.text("ObjectName") or "Constraint"
         where = f"{container.path}.PrecedenceConstraints[{name}]"
         source: Executable | None = None
         target: Executable | None = None
         if props.has("From") or props.has("To"):
-            source = self._by_ref(container, props.str("From"))
-            target = self._by_ref(container, props.str("To"))
-            from_text, to_text = props.str("From"), props.str("To")
+            source = self._by_ref(container, props.text("From"))
+            target = self._by_ref(container, props.text("To"))
+            from_text, to_text = props.text("From"), props.text("To")
         else:
             from_text = to_text = ""
             for child in el:
@@ -557,8 +563,8 @@ class PackageReader:
                 el,
             )
             return None
-        value_code = props.int("Value", 0)
-        eval_code = props.int("EvalOp", 2)
+        value_code = props.number("Value", 0)
+        eval_code = props.number("EvalOp", 2)
         try:
             value = ExecResult(value_code)
         except ValueError:
@@ -575,11 +581,11 @@ class PackageReader:
             to_executable=target,
             value=value,
             eval_op=eval_op,
-            expression=props.str("Expression"),
-            logical_and=props.bool("LogicalAnd", False),
-            dtsid=props.str("DTSID"),
-            ref_id=props.str("refId"),
-            line=el.sourceline,
+            expression=props.text("Expression"),
+            logical_and=props.flag("LogicalAnd", False),
+            dtsid=props.text("DTSID"),
+            ref_id=props.text("refId"),
+            line=source_line(el),
         )
 
     @staticmethod
@@ -617,8 +623,8 @@ class PackageReader:
 
     def _variable(self, el: etree._Element, scope: str) -> Variable:
         props = _Props(el)
-        namespace = props.str("Namespace", "User") or "User"
-        name = props.str("ObjectName")
+        namespace = props.text("Namespace", "User") or "User"
+        name = props.text("ObjectName")
         value_el = el.find(Q + "VariableValue")
         where = f"{scope}.Variables[{namespace}::{name}]"
         if value_el is not None:
@@ -634,15 +640,15 @@ class PackageReader:
             data_type=data_type,
             value=None,
             raw_value=raw,
-            dtsid=props.str("DTSID"),
-            description=props.str("Description"),
-            read_only=props.bool("ReadOnly"),
-            evaluate_as_expression=props.bool("EvaluateAsExpression"),
-            expression=props.str("Expression"),
-            raise_changed_event=props.bool("RaiseChangedEvent"),
-            include_in_debug_dump=props.int("IncludeInDebugDump", 0) or None,
+            dtsid=props.text("DTSID"),
+            description=props.text("Description"),
+            read_only=props.flag("ReadOnly"),
+            evaluate_as_expression=props.flag("EvaluateAsExpression"),
+            expression=props.text("Expression"),
+            raise_changed_event=props.flag("RaiseChangedEvent"),
+            include_in_debug_dump=props.number("IncludeInDebugDump", 0) or None,
             scope=scope,
-            line=el.sourceline,
+            line=source_line(el),
         )
         if value_el is not None and (value_el.get("Sensitive") == "1"):
             variable.sensitive = True
@@ -658,11 +664,11 @@ class PackageReader:
 
     def _package_parameter(self, el: etree._Element) -> Parameter:
         props = _Props(el)
-        name = props.str("ObjectName")
+        name = props.text("ObjectName")
         where = f"\\Package.Parameters[$Package::{name}]"
-        data_type = self._vartype(props.str("DataType", "8"), where, el)
+        data_type = self._vartype(props.text("DataType", "8"), where, el)
         value_el = props.elements.get("ParameterValue")
-        sensitive = props.bool("Sensitive")
+        sensitive = props.flag("Sensitive")
         raw: str | None = None
         value: Any = None
         encrypted = False
@@ -691,12 +697,12 @@ class PackageReader:
             data_type=data_type,
             value=value,
             raw_value=raw,
-            dtsid=props.str("DTSID"),
-            description=props.str("Description"),
-            required=props.bool("Required"),
+            dtsid=props.text("DTSID"),
+            description=props.text("Description"),
+            required=props.flag("Required"),
             sensitive=sensitive,
-            include_in_debug_dump=props.int("IncludeInDebugDump", 0) or None,
-            line=el.sourceline,
+            include_in_debug_dump=props.number("IncludeInDebugDump", 0) or None,
+            line=source_line(el),
         )
 
     # ---- connection managers
@@ -706,8 +712,8 @@ class PackageReader:
 
     def _configuration(self, el: etree._Element) -> Configuration:
         props = _Props(el)
-        code = props.int("ConfigurationType", 1)
-        name = props.str("ObjectName")
+        code = props.number("ConfigurationType", 1)
+        name = props.text("ObjectName")
         try:
             kind = ConfigurationType(code)
         except ValueError:
@@ -717,23 +723,23 @@ class PackageReader:
         return Configuration(
             name=name,
             configuration_type=kind,
-            configuration_string=props.str("ConfigurationString"),
-            configuration_variable=props.str("ConfigurationVariable"),
-            description=props.str("Description"),
-            dtsid=props.str("DTSID"),
-            line=el.sourceline,
+            configuration_string=props.text("ConfigurationString"),
+            configuration_variable=props.text("ConfigurationVariable"),
+            description=props.text("Description"),
+            dtsid=props.text("DTSID"),
+            line=source_line(el),
         )
 
     def _log_provider(self, el: etree._Element) -> LogProvider:
         props = _Props(el)
         return LogProvider(
-            name=props.str("ObjectName"),
-            creation_name=props.str("CreationName"),
-            config_string=props.str("ConfigString"),
-            description=props.str("Description"),
-            dtsid=props.str("DTSID"),
-            delay_validation=props.bool("DelayValidation"),
-            line=el.sourceline,
+            name=props.text("ObjectName"),
+            creation_name=props.text("CreationName"),
+            config_string=props.text("ConfigString"),
+            description=props.text("Description"),
+            dtsid=props.text("DTSID"),
+            delay_validation=props.flag("DelayValidation"),
+            line=source_line(el),
         )
 
     # ---- Foreach Loop
@@ -744,12 +750,12 @@ class PackageReader:
             self.problem("error", "the Foreach Loop has no enumerator", loop.path, el)
         else:
             props = _Props(enum_el)
-            creation = props.str("CreationName")
+            creation = props.text("CreationName")
             enumerator = ForeachEnumerator(
                 creation_name=creation,
                 enumerator_type=types.canonical_enumerator_type(creation),
                 property_expressions=_property_expressions(enum_el),
-                dtsid=props.str("DTSID"),
+                dtsid=props.text("DTSID"),
                 object_data=enum_el.find(_OBJECT_DATA),
             )
             self._enumerator_settings(enumerator)
@@ -758,10 +764,10 @@ class PackageReader:
             props = _Props(map_el)
             loop.variable_mappings.append(
                 ForeachVariableMapping(
-                    variable_name=props.str("VariableName"),
-                    value_index=props.int("ValueIndex", 0),
-                    dtsid=props.str("DTSID"),
-                    line=map_el.sourceline,
+                    variable_name=props.text("VariableName"),
+                    value_index=props.number("ValueIndex", 0),
+                    dtsid=props.text("DTSID"),
+                    line=source_line(map_el),
                 )
             )
 
@@ -775,7 +781,7 @@ class PackageReader:
         kind = enumerator.enumerator_type
         if kind == "File":
             for prop in body.iter("FEFEProperty"):
-                settings.update(prop.attrib)
+                settings.update({str(k): str(v) for k, v in prop.attrib.items()})
         elif kind == "Item":
             for item in body.iter("FEIEItem"):
                 row = [
@@ -783,9 +789,9 @@ class PackageReader:
                     for v in item.iter("FEIEItemValue")
                 ]
                 enumerator.items.append(row)
-            settings.update({k: v for k, v in body.attrib.items() if not k.startswith("{")})
+            settings.update(_plain_attributes(body))
         else:
-            settings.update({k: v for k, v in body.attrib.items() if not k.startswith("{")})
+            settings.update(_plain_attributes(body))
             for child in body:
                 if isinstance(child.tag, str) and not len(child) and child.text:
                     settings.setdefault(etree.QName(child).localname, child.text)
@@ -828,7 +834,7 @@ class PackageReader:
                 description=comp_el.get("description") or "",
                 ref_id=comp_el.get("refId") or "",
                 properties=properties,
-                line=comp_el.sourceline,
+                line=source_line(comp_el),
             )
             conns = comp_el.find("connections")
             for conn in conns if conns is not None else ():
@@ -885,17 +891,17 @@ def read_connection_manager(
     """Read a ``DTS:ConnectionManager`` element: one of a package, or the root of a
     ``.conmgr`` file (``scope`` is ``Package`` or ``Project``)."""
     props = _Props(el)
-    name = props.str("ObjectName")
+    name = props.text("ObjectName")
     cm = ConnectionManager(
         name=name,
-        dtsid=props.str("DTSID"),
-        creation_name=props.str("CreationName"),
-        description=props.str("Description"),
-        delay_validation=props.bool("DelayValidation"),
+        dtsid=props.text("DTSID"),
+        creation_name=props.text("CreationName"),
+        description=props.text("Description"),
+        delay_validation=props.flag("DelayValidation"),
         scope=scope,
-        ref_id=props.str("refId"),
+        ref_id=props.text("refId"),
         property_expressions=_property_expressions(el),
-        line=el.sourceline,
+        line=source_line(el),
     )
     where = f"\\{scope}.ConnectionManagers[{name}]"
     data = el.find(_OBJECT_DATA)
@@ -908,8 +914,8 @@ def read_connection_manager(
     if inner is None:
         return cm
     inner_props = _Props(inner)
-    cm.connection_string = inner_props.str("ConnectionString")
-    cm.retain = inner_props.bool("Retain")
+    cm.connection_string = inner_props.text("ConnectionString")
+    cm.retain = inner_props.flag("Retain")
     skip = {"ConnectionString", "Retain"}
     for child in inner.iter():
         if not isinstance(child.tag, str):
@@ -937,41 +943,41 @@ def read_connection_manager(
                 f"connection manager '{name}' keeps {', '.join(cm.encrypted_secrets)} encrypted "
                 "with a key ssisrun does not have; supply the connection string with --conn",
                 where,
-                el.sourceline,
+                source_line(el),
             )
         )
     return cm
 
 
 def _flat_file(inner: etree._Element, props: _Props) -> FlatFileFormat:
-    qualifier = props.str("TextQualifier", "")
+    qualifier = props.text("TextQualifier", "")
     fmt = FlatFileFormat(
-        format=props.str("Format", "Delimited") or "Delimited",
-        code_page=props.int("CodePage", 1252),
-        unicode=props.bool("Unicode"),
-        header_row_delimiter=decode_xml_name_escapes(props.str("HeaderRowDelimiter", "\r\n")),
-        header_rows_to_skip=props.int("HeaderRowsToSkip", 0),
-        data_rows_to_skip=props.int("DataRowsToSkip", 0),
-        row_delimiter=decode_xml_name_escapes(props.str("RowDelimiter", "")),
+        format=props.text("Format", "Delimited") or "Delimited",
+        code_page=props.number("CodePage", 1252),
+        unicode=props.flag("Unicode"),
+        header_row_delimiter=decode_xml_name_escapes(props.text("HeaderRowDelimiter", "\r\n")),
+        header_rows_to_skip=props.number("HeaderRowsToSkip", 0),
+        data_rows_to_skip=props.number("DataRowsToSkip", 0),
+        row_delimiter=decode_xml_name_escapes(props.text("RowDelimiter", "")),
         text_qualifier=decode_xml_name_escapes(qualifier) if qualifier and qualifier != "<none>"
         else None,
-        column_names_in_first_data_row=props.bool("ColumnNamesInFirstDataRow"),
-        locale_id=props.int("LocaleID", 0) or None,
+        column_names_in_first_data_row=props.flag("ColumnNamesInFirstDataRow"),
+        locale_id=props.number("LocaleID", 0) or None,
     )
     for col_el in _items(inner, "FlatFileColumns", "FlatFileColumn"):
         cp = _Props(col_el)
         fmt.columns.append(
             FlatFileColumn(
-                name=cp.str("ObjectName"),
-                column_type=cp.str("ColumnType", "Delimited") or "Delimited",
-                column_delimiter=decode_xml_name_escapes(cp.str("ColumnDelimiter")),
-                data_type=cp.int("DataType", 129),
-                maximum_width=cp.int("MaximumWidth", 0),
-                column_width=cp.int("ColumnWidth", 0),
-                precision=cp.int("DataPrecision", 0),
-                scale=cp.int("DataScale", 0),
-                text_qualified=cp.bool("TextQualified"),
-                dtsid=cp.str("DTSID"),
+                name=cp.text("ObjectName"),
+                column_type=cp.text("ColumnType", "Delimited") or "Delimited",
+                column_delimiter=decode_xml_name_escapes(cp.text("ColumnDelimiter")),
+                data_type=cp.number("DataType", 129),
+                maximum_width=cp.number("MaximumWidth", 0),
+                column_width=cp.number("ColumnWidth", 0),
+                precision=cp.number("DataPrecision", 0),
+                scale=cp.number("DataScale", 0),
+                text_qualified=cp.flag("TextQualified"),
+                dtsid=cp.text("DTSID"),
             )
         )
     return fmt

@@ -23,6 +23,14 @@ _PARSER_OPTIONS = dict(
 )
 
 
+def source_line(node: etree._Element | None) -> int | None:
+    """The line an element starts on (lxml's stubs type it loosely)."""
+    if node is None:
+        return None
+    value: object = node.sourceline
+    return value if isinstance(value, int) else None
+
+
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(**_PARSER_OPTIONS)  # type: ignore[arg-type]
 
@@ -46,7 +54,7 @@ def parse_bytes(data: bytes, source: str, what: str = "package") -> etree._Eleme
     except ValueError as exc:  # e.g. an encoding declaration lxml cannot use
         raise PackageLoadError(f"cannot be read as XML: {exc}", path=source) from None
     docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if getattr(docinfo, "doctype", "") or docinfo.internalDTD is not None:
         raise PackageLoadError(
             "the file declares a DTD (<!DOCTYPE ...>); SSIS files never do, and ssisrun "
             "refuses DTDs and entities so that no file can expand entities or reach the network",
@@ -62,9 +70,9 @@ def _refuse_entities(root: etree._Element, source: str) -> None:
     # Entity node; refuse it rather than run with a value silently missing.
     for node in root.iter(etree.Entity):
         raise PackageLoadError(
-            f"the file uses an XML entity (&{node.name};), which ssisrun does not expand",
+            f"the file uses an XML entity ({node.text}), which ssisrun does not expand",
             path=source,
-            line=node.sourceline,
+            line=source_line(node),
         )
 
 
