@@ -15,8 +15,9 @@ CORPUS = REPO.parent / "shared" / "corpus"
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No test touches the real user's files."""
-    home = tmp_path_factory.mktemp("home")
+    """No test touches the real user's files (one home for the session keeps this cheap)."""
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))

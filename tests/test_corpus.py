@@ -96,18 +96,7 @@ _BOOK = "lucmilot+SSIS_2014_Book"
 
 #: packages whose component types ssisrun does not yet name canonically (reader bugs,
 #: reported; strict, so the test fails once they are fixed and this list must shrink)
-KNOWN_COMPONENT_TYPE_BUGS: dict[str, str] = {
-    f"{_BOOK}/850879_c04_download/Chapter4/Term Extraction.dtsx": (
-        "types.py has no CLSID for Term Extraction {056F53D1-8081-4D07-8134-1D4DAC244BB2}"
-    ),
-    f"{_BOOK}/850879_c04_download/Chapter4/Term Lookup.dtsx": (
-        "types.py has no CLSID for Term Lookup {ACCC729A-823D-49A7-B16D-F1999AEB1D4C}"
-    ),
-    f"{_BOOK}/850879_c11_download/Chapter11/CDCIncremental.dtsx": (
-        "types.py keeps the v6 CDC Source/Splitter class names instead of the v8 "
-        "Attunity.CdcSourceComponent / Attunity.CdcSplitterComponent"
-    ),
-}
+KNOWN_COMPONENT_TYPE_BUGS: dict[str, str] = {}
 
 
 def _params(entries: list[CorpusEntry], known: dict[str, str] | None = None) -> list[object]:

@@ -165,6 +165,9 @@ _COMPONENT_CLSIDS: dict[str, str] = {
     "{04762BB6-892F-4EE6-AD46-9CEB0A7EC7A2}": "Microsoft.RawDestination",
     # SQL Server Destination
     "{F452EAF3-5EF0-43F1-8067-09DDF0BC6316}": "Microsoft.SQLServerDestination",
+    # Term Extraction / Term Lookup
+    "{056F53D1-8081-4D07-8134-1D4DAC244BB2}": "Microsoft.TermExtraction",
+    "{ACCC729A-823D-49A7-B16D-F1999AEB1D4C}": "Microsoft.TermLookup",
     # Slowly Changing Dimension
     "{25BBB0C5-369B-4303-B3DF-D0DC741DEE58}": "Microsoft.SCD",
 }
@@ -218,8 +221,17 @@ def canonical_component_type(class_id: str, user_component_type: str | None = No
     return text
 
 
+#: managed components whose v6 class name differs from the v8 short name
+_MANAGED_ALIASES: dict[str, str] = {
+    "attunity.sqlserver.cdcsrc.cdcsourcecomponent": "Attunity.CdcSourceComponent",
+    "attunity.sqlserver.cdcsplit.cdcsplittercomponent": "Attunity.CdcSplitterComponent",
+}
+
+
 def canonical_managed_component(user_component_type: str) -> str:
     type_name = user_component_type.split(",", 1)[0].strip()
+    if type_name.lower() in _MANAGED_ALIASES:
+        return _MANAGED_ALIASES[type_name.lower()]
     last = type_name.rsplit(".", 1)[-1].lower()
     if last in _MANAGED_COMPONENTS and (
         type_name.lower().startswith("microsoft.") or "." not in type_name
