@@ -107,7 +107,11 @@ def format_decimal(value: Decimal) -> str:
 
 # ---- dates -----------------------------------------------------------------------------------
 
-_DATE = r"(?:(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})|(?P<m2>\d{1,2})/(?P<d2>\d{1,2})/(?P<y2>\d{4}))"
+_DATE = (
+    r"(?:(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
+    r"|(?P<m2>\d{1,2})/(?P<d2>\d{1,2})/(?P<y2>\d{4})"
+    r"|(?P<d3>\d{1,2})\.(?P<m3>\d{1,2})\.(?P<y3>\d{4}))"
+)
 _TIME = (
     r"(?P<H>\d{1,2}):(?P<M>\d{1,2})(?::(?P<S>\d{1,2})(?:[.:](?P<F>\d{1,9}))?)?"
     r"(?:\s*(?P<ampm>[AaPp][Mm]))?"
@@ -153,16 +157,19 @@ def _offset(text: str | None) -> timezone | None:
 
 
 def parse_datetime(text: str) -> datetime:
-    """Parse ISO ``yyyy-mm-dd[ hh:mm[:ss[.fffffff]]][ ±hh:mm]`` or US
-    ``M/d/yyyy[ h:mm[:ss] [AM|PM]]``; an offset gives an aware datetime."""
+    """Parse ISO ``yyyy-mm-dd[ hh:mm[:ss[.fffffff]]][ ±hh:mm]``, US
+    ``M/d/yyyy[ h:mm[:ss] [AM|PM]]`` or day-first ``d.M.yyyy[ h:mm[:ss]]``; an offset gives
+    an aware datetime."""
     m = _DATETIME_RE.match(text)
     if m is None:
         raise EvaluationFault(f"{text!r} is not a date; write it as yyyy-mm-dd hh:mm:ss")
     try:
         if m.group("y") is not None:
             year, month, day = int(m.group("y")), int(m.group("m")), int(m.group("d"))
-        else:
+        elif m.group("y2") is not None:
             year, month, day = int(m.group("y2")), int(m.group("m2")), int(m.group("d2"))
+        else:  # d.m.yyyy, the day-first form of German, Russian and other locales
+            year, month, day = int(m.group("y3")), int(m.group("m3")), int(m.group("d3"))
         hour, minute, second, micro = _time_fields(m)
         tz = _offset(m.group("off"))
         return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
