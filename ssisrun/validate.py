@@ -9,8 +9,10 @@ this ssisrun cannot run yet. A package with no ``error`` problem could run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from lxml import etree
 
@@ -18,13 +20,20 @@ from ssisrun import capabilities
 from ssisrun.dtsx import types
 from ssisrun.model import (
     ConnectionManager,
+    Container,
     Executable,
     ForeachLoop,
+    ForLoop,
     Package,
     Problem,
     TaskHost,
     normalize_guid,
 )
+
+if TYPE_CHECKING:
+    from ssisrun.expressions import SsisType
+
+_PROJECT_PARAM = re.compile(r"\$Project::([A-Za-z_][\w ]*?)\]|\$Project::([A-Za-z_]\w*)")
 
 SQLTASK_NS = "{www.microsoft.com/sqlserver/dts/tasks/sqltask}"
 SENDMAIL_NS = "{www.microsoft.com/sqlserver/dts/tasks/sendmailtask}"
@@ -81,6 +90,8 @@ class _Validator:
     def __init__(self, package: Package) -> None:
         self.package = package
         self.problems: list[Problem] = []
+        self._scopes: dict[int, dict[str, SsisType]] = {}
+        self._warned_project = False
 
     def error(self, path: str, message: str, line: int | None = None) -> None:
         self.problems.append(Problem("error", message, path, line))
@@ -165,17 +176,114 @@ class _Validator:
             self.problems.extend(pkg.project.problems)
         for exe in pkg.walk():
             self.check_executable(exe)
+        for cm in pkg.connection_managers:
+            for prop, text in cm.property_expressions.items():
+                self.check_expression(pkg, text, f"connection manager '{cm.name}' property "
+                                      f"expression of {prop}", line=cm.line)
         for provider in pkg.log_providers:
             if provider.config_string:
                 self.check_connection(pkg, provider.config_string,
                                       f"log provider '{provider.name}'", provider.line)
         return self.problems
 
+    # ---- expressions
+
+    def scope_for(self, exe: Executable) -> dict[str, SsisType]:
+        """The types of everything an expression of ``exe`` can name: variables of
+        ``exe`` and its ancestors (the nearest scope wins) and parameters."""
+        cached = self._scopes.get(id(exe))
+        if cached is not None:
+            return cached
+        from ssisrun.expressions import type_for_vartype
+
+        scope: dict[str, SsisType] = {}
+        for param in self.package.all_parameters():
+            scope[param.qualified_name] = type_for_vartype(int(param.data_type))
+        for node in reversed((exe, *exe.ancestors())):
+            for var in node.variables:
+                scope[var.qualified_name] = type_for_vartype(int(var.data_type))
+        self._scopes[id(exe)] = scope
+        return scope
+
+    def check_expression(
+        self,
+        exe: Executable,
+        text: str,
+        what: str,
+        kind: Literal["expression", "boolean", "assignment"] = "expression",
+        line: int | None = None,
+    ) -> None:
+        if not text.strip():
+            return
+        from ssisrun.expressions import check_expression
+        from ssisrun.expressions.types import UNKNOWN
+
+        scope = self.scope_for(exe)
+        if self.package.project is None and "$Project::" in text:
+            scope = dict(scope)
+            for match in _PROJECT_PARAM.finditer(text):
+                name = (match.group(1) or match.group(2) or "").strip()
+                scope.setdefault(f"$Project::{name}", UNKNOWN)
+            if not self._warned_project:
+                self._warned_project = True
+                self.warning(exe.path, "expressions name $Project:: parameters; load the "
+                             "package with --project to check their types", line or exe.line)
+        for err in check_expression(text, scope, kind=kind):
+            detail = f"{what}: {err.message}"
+            expr = " ".join(text.split()) if "\n" in text else text
+            if err.position is not None and expr == text:
+                detail += f"\n      {expr}\n      {' ' * err.position}^"
+            else:
+                detail += f"\n      {expr}"
+            self.error(exe.path, detail, line or exe.line)
+
+    def check_expressions(self, exe: Executable) -> None:
+        for var in exe.variables:
+            if var.evaluate_as_expression:
+                self.check_expression(exe, var.expression,
+                                      f"the expression of variable {var.qualified_name}",
+                                      line=var.line)
+        for prop, text in exe.property_expressions.items():
+            self.check_expression(exe, text, f"the property expression of {prop}")
+        if isinstance(exe, Container):
+            for pc in exe.precedence_constraints:
+                if pc.uses_expression:
+                    if not pc.expression.strip():
+                        self.error(exe.path, f"precedence constraint '{pc.name}' evaluates an "
+                                   "expression but has none", pc.line)
+                    self.check_expression(exe, pc.expression,
+                                          f"the expression of precedence constraint "
+                                          f"'{pc.name}'", "boolean", pc.line)
+        if isinstance(exe, ForLoop):
+            for prop, text in (("InitExpression", exe.init_expression),
+                               ("AssignExpression", exe.assign_expression)):
+                self.check_expression(exe, text, prop, self._assignment_kind(text))
+            self.check_expression(exe, exe.eval_expression, "EvalExpression", "boolean")
+        if isinstance(exe, ForeachLoop) and exe.enumerator is not None:
+            for prop, text in exe.enumerator.property_expressions.items():
+                self.check_expression(exe, text, f"the enumerator's property expression of "
+                                      f"{prop}")
+        if isinstance(exe, TaskHost) and exe.executable_type == "Microsoft.ExpressionTask":
+            body = _first_element(exe.object_data)
+            task_expr = (body.get("Expression") if body is not None else None) or ""
+            if not task_expr.strip():
+                self.error(exe.path, "the Expression task has no expression", exe.line)
+            else:
+                self.check_expression(exe, task_expr, "the Expression task",
+                                      self._assignment_kind(task_expr))
+
+    @staticmethod
+    def _assignment_kind(text: str) -> Literal["expression", "assignment"]:
+        from ssisrun.expressions import is_assignment
+
+        return "assignment" if is_assignment(text) else "expression"
+
     def check_executable(self, exe: Executable) -> None:
         for var in exe.variables:
             if var.evaluate_as_expression and not var.expression.strip():
                 self.warning(exe.path, f"variable {var.qualified_name} is evaluated as an "
                              "expression but has no expression", var.line)
+        self.check_expressions(exe)
         if isinstance(exe, ForeachLoop):
             self.check_foreach(exe)
         if isinstance(exe, TaskHost):
