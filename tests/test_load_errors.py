@@ -227,8 +227,6 @@ def test_subprocess_missing_file_and_bad_command_line(tmp_path: Path) -> None:
     assert proc.returncode == 6 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: safexml.parse_bytes reports every DTD at line 1, "
-                   "not at the line of its <!DOCTYPE>")
 def test_dtd_error_names_the_doctype_line(tmp_path: Path) -> None:
     with pytest.raises(PackageLoadError) as info:
         load_package(_write(tmp_path, "xxe", BAD_FILES["xxe"][0]))

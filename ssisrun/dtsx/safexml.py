@@ -59,10 +59,18 @@ def parse_bytes(data: bytes, source: str, what: str = "package") -> etree._Eleme
             "the file declares a DTD (<!DOCTYPE ...>); SSIS files never do, and ssisrun "
             "refuses DTDs and entities so that no file can expand entities or reach the network",
             path=source,
-            line=1,
+            line=_doctype_line(data),
         )
     _refuse_entities(tree.getroot(), source)
     return tree
+
+
+def _doctype_line(data: bytes) -> int:
+    at = data.find(b"<!DOCTYPE")
+    if at < 0:
+        at = data.find(b"<\x00!\x00D\x00")  # UTF-16
+        return 1 if at < 0 else data[:at].count(b"\n\x00") + 1
+    return data[:at].count(b"\n") + 1
 
 
 def _refuse_entities(root: etree._Element, source: str) -> None:
