@@ -20,7 +20,8 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from enum import IntEnum
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -63,6 +64,8 @@ from ssisrun.model import (
     VarType,
     normalize_guid,
 )
+
+E = TypeVar("E", bound=IntEnum)
 
 DTS_NS = "www.microsoft.com/SqlServer/Dts"
 XMLENC_NS = "http://www.w3.org/2001/04/xmlenc#"
@@ -285,6 +288,22 @@ class PackageReader:
         line = source_line(el)
         self.problems.append(Problem(severity, message, path, line))
 
+    def _enum(
+        self,
+        cls: type[E],
+        code: int,
+        default: E,
+        what: str,
+        path: str,
+        el: etree._Element | None,
+    ) -> E:
+        """``cls(code)``, or ``default`` with a warning naming the property."""
+        try:
+            return cls(code)
+        except ValueError:
+            self.problem("warning", f"unknown {what} {code}; read as {default.name}", path, el)
+            return default
+
     def _vartype(self, raw: str, path: str, el: etree._Element | None) -> VarType:
         try:
             return VarType(int(raw.strip()))
@@ -358,18 +377,14 @@ class PackageReader:
         package.creation_date = props.text("CreationDate")
         package.last_modified_product_version = props.text("LastModifiedProductVersion")
         package.package_type = props.number("PackageType", 5)
-        try:
-            package.protection_level = ProtectionLevel(protection)
-        except ValueError:
-            self.problem("warning", f"unknown ProtectionLevel {protection}", "\\Package", root)
+        package.protection_level = self._enum(
+            ProtectionLevel, protection, ProtectionLevel.EncryptSensitiveWithUserKey,
+            "ProtectionLevel", "\\Package", root)
         package.max_concurrent_executables = props.number("MaxConcurrentExecutables", -1)
         package.checkpoint_file_name = props.text("CheckpointFileName")
-        usage = props.number("CheckpointUsage", 0)
-        try:
-            package.checkpoint_usage = CheckpointUsage(usage)
-        except ValueError:
-            self.problem("warning", f"unknown CheckpointUsage {usage}; read as Never",
-                         "\\Package", root)
+        package.checkpoint_usage = self._enum(
+            CheckpointUsage, props.number("CheckpointUsage", 0), CheckpointUsage.Never,
+            "CheckpointUsage", "\\Package", root)
         package.save_checkpoints = props.flag("SaveCheckpoints")
         package.enable_configurations = props.flag("EnableConfig")
         package.suppress_configuration_warnings = props.flag("SuppressConfigurationWarnings")
@@ -410,12 +425,9 @@ class PackageReader:
         exe.fail_package_on_failure = props.flag("FailPackageOnFailure")
         exe.fail_parent_on_failure = props.flag("FailParentOnFailure")
         exe.maximum_error_count = props.number("MaxErrorCount", 1)
-        forced = props.number("ForceExecutionResult", -1)
-        try:
-            exe.force_execution_result = ForcedExecResult(forced)
-        except ValueError:
-            self.problem("warning", f"unknown ForceExecutionResult {forced}; ignored",
-                         exe.path, el)
+        exe.force_execution_result = self._enum(
+            ForcedExecResult, props.number("ForceExecutionResult", -1), ForcedExecResult.None_,
+            "ForceExecutionResult", exe.path, el)
         exe.force_execution_value = props.flag("ForceExecValue")
         value_el = props.elements.get("ExecValue")
         type_code = (value_el.get(Q + "DataType") if value_el is not None else None) or props.text(
@@ -429,18 +441,12 @@ class PackageReader:
                 )
             except ValueError as exc:
                 self.problem("warning", f"ForcedExecutionValue: {exc}", exe.path, el)
-        option = props.number("TransactionOption", 1)
-        try:
-            exe.transaction_option = TransactionOption(option)
-        except ValueError:
-            self.problem("warning", f"unknown TransactionOption {option}; read as Supported",
-                         exe.path, el)
-        iso = props.number("ISOLevel", props.number("IsolationLevel", 1048576))
-        try:
-            exe.isolation_level = IsolationLevel(iso)
-        except ValueError:
-            self.problem("warning", f"unknown IsolationLevel {iso}; read as Serializable",
-                         exe.path, el)
+        exe.transaction_option = self._enum(
+            TransactionOption, props.number("TransactionOption", 1), TransactionOption.Supported,
+            "TransactionOption", exe.path, el)
+        exe.isolation_level = self._enum(
+            IsolationLevel, props.number("ISOLevel", props.number("IsolationLevel", 1048576)),
+            IsolationLevel.Serializable, "IsolationLevel", exe.path, el)
         exe.locale_id = props.number("LocaleID", -1)
         mode = props.number("LoggingMode", 0)
         if mode in (0, 1, 2):
