@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ssisrun.expressions import (
@@ -53,9 +53,8 @@ class CorpusExpression:
         if self.kind in ("ExpressionTask", "ForLoop.InitExpression", "ForLoop.AssignExpression"):
             # an Expression Task or For Loop step may also be a plain expression
             return "assignment" if is_assignment(self.text) else "expression"
-        if self.kind in ("PrecedenceConstraint", "ForLoop.EvalExpression") or (
-            self.kind.startswith("DataFlow:") and "Split" in self.kind or "Fractionnement" in self.kind
-        ):
+        split = "Split" in self.kind or "Fractionnement" in self.kind
+        if self.kind in ("PrecedenceConstraint", "ForLoop.EvalExpression") or split:
             return "boolean"
         return "expression"
 
@@ -74,7 +73,7 @@ class PackageInfo:
     variables: dict[str, SsisType]
 
 
-@lru_cache(maxsize=None)
+@cache
 def package_info(repo: str, path: str) -> PackageInfo:
     from lxml import etree
 
@@ -114,7 +113,7 @@ def package_info(repo: str, path: str) -> PackageInfo:
     return PackageInfo(strings, variables)
 
 
-@lru_cache(maxsize=None)
+@cache
 def project_parameters(repo: str, folder: str) -> dict[str, SsisType]:
     from lxml import etree
 

@@ -35,9 +35,9 @@ def _infer_vartype(value: str) -> int:
         return 3 if -(2**31) <= int(word) < 2**31 else 20
     if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", word):
         return 5
-    if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?", word) or re.fullmatch(
-        r"\d{1,2}/\d{1,2}/\d{4}( \d{1,2}:\d{2}(:\d{2})?( ?[AaPp][Mm])?)?", word
-    ):
+    iso = r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
+    us = r"\d{1,2}/\d{1,2}/\d{4}( \d{1,2}:\d{2}(:\d{2})?( ?[AaPp][Mm])?)?"
+    if re.fullmatch(iso, word) or re.fullmatch(us, word):
         return 7
     return 8
 

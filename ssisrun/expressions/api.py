@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ssisrun.errors import ExpressionError
-from ssisrun.expressions import parser
+from ssisrun.expressions import nodes, parser
 from ssisrun.expressions import types as t
 from ssisrun.expressions.compiler import Compiler, Fn, Typed
 from ssisrun.expressions.scope import ExpressionScope
@@ -138,7 +138,7 @@ def _located(
 
 
 def _compile_root(
-    compiler: Compiler, node: parser.n.Node, *, boolean: bool
+    compiler: Compiler, node: nodes.Node, *, boolean: bool
 ) -> Typed:
     try:
         typed = compiler.compile(node)
@@ -158,7 +158,7 @@ def _compile_root(
     return typed
 
 
-def _parse(text: str) -> parser.n.Node:
+def _parse(text: str) -> nodes.Node:
     try:
         return parser.parse(text)
     except RecursionError:

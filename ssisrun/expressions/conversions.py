@@ -15,7 +15,7 @@ import re
 import struct
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
@@ -120,7 +120,7 @@ _OFFSET = r"(?:\s*(?P<off>Z|[+-]\s*\d{1,2}(?::?\d{2})?))?"
 _DATETIME_RE = re.compile(rf"^\s*{_DATE}(?:(?:\s+|T){_TIME})?{_OFFSET}\s*$")
 _TIME_RE = re.compile(rf"^\s*{_TIME}\s*$")
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _time_fields(m: re.Match[str]) -> tuple[int, int, int, int]:
@@ -192,7 +192,7 @@ def parse_time(text: str) -> time:
 def _truncate_fraction(micro: int, digits: int) -> int:
     if digits >= 6:
         return micro
-    unit = 10 ** (6 - digits)
+    unit = int(10 ** (6 - digits))
     return micro - micro % unit
 
 
@@ -285,7 +285,8 @@ def _date_converter(src: SsisType, dst: SsisType) -> Converter | None:
                 value = value.time()
             value = value.replace(tzinfo=None)
             micro = _truncate_fraction(value.microsecond, digits)
-            return value.replace(microsecond=micro)  # type: ignore[no-any-return]
+            result: time = value.replace(microsecond=micro)
+            return result
 
         return to_time
     if d is D.DT_DBTIMESTAMPOFFSET:

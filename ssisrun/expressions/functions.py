@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -51,7 +51,10 @@ class Function:
 FUNCTIONS: dict[str, Function] = {}
 
 
-def _register(name: str, arity: int | tuple[int, int], signature: str) -> Callable[[Builder], Builder]:
+Arity = int | tuple[int, int]
+
+
+def _register(name: str, arity: Arity, signature: str) -> Callable[[Builder], Builder]:
     lo, hi = (arity, arity) if isinstance(arity, int) else arity
 
     def deco(fn: Builder) -> Builder:
@@ -143,14 +146,23 @@ def _real(c: Compiler, node: n.Call, args: list[Typed], i: int) -> Fn:
     )
 
 
-def _numeric_type(node: n.Call, args: list[Typed], i: int) -> SsisType:
+def _numeric(c: Compiler, node: n.Call, args: list[Typed], i: int) -> tuple[SsisType, Fn]:
+    """A numeric argument kept in its own type (ABS, ROUND …): its type and function."""
     arg = args[i]
-    if arg.type.dtype in t.NUMERICS or arg.type.is_unknown:
-        return arg.type
+    if arg.type.dtype in t.NUMERICS:
+        return arg.type, arg.fn
+    if arg.type.is_unknown:
+        return arg.type, c.guard1(arg.fn, _dynamic_number, arg.pos)
     raise _ArgError(
         f"{node.name} needs a number as argument {i + 1}, not {arg.type.name}",
         _arg_pos(node, i),
     )
+
+
+def _dynamic_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise EvaluationFault(f"{value!r} is not a number")
+    return value
 
 
 def _date(c: Compiler, node: n.Call, args: list[Typed], i: int, *, allow_time: bool = True) -> Fn:
@@ -242,7 +254,7 @@ def _builder(build: Builder) -> Builder:
     return run
 
 
-def function(name: str, arity: int | tuple[int, int], signature: str) -> Callable[[Builder], Builder]:
+def function(name: str, arity: Arity, signature: str) -> Callable[[Builder], Builder]:
     def deco(fn: Builder) -> Builder:
         _register(name, arity, signature)(_builder(fn))
         return fn
@@ -269,8 +281,8 @@ def _checked(result: SsisType, fn: Callable[[Any], Any]) -> Callable[[Any], Any]
 
 @function("ABS", 1, "numeric")
 def _abs(c: Compiler, node: n.Call, args: list[Typed]) -> Typed:
-    result = _numeric_type(node, args, 0)
-    return _apply(c, node, [args[0].fn], _checked(result, abs), result, args)
+    result, fa = _numeric(c, node, args, 0)
+    return _apply(c, node, [fa], _checked(result, abs), result, args)
 
 
 def _keep_scale(value: Decimal, rounded: Decimal) -> Decimal:
@@ -298,14 +310,14 @@ def _floor(x: Any) -> Any:
 
 @function("CEILING", 1, "numeric")
 def _ceiling_fn(c: Compiler, node: n.Call, args: list[Typed]) -> Typed:
-    result = _numeric_type(node, args, 0)
-    return _apply(c, node, [args[0].fn], _ceiling, result, args)
+    result, fa = _numeric(c, node, args, 0)
+    return _apply(c, node, [fa], _ceiling, result, args)
 
 
 @function("FLOOR", 1, "numeric")
 def _floor_fn(c: Compiler, node: n.Call, args: list[Typed]) -> Typed:
-    result = _numeric_type(node, args, 0)
-    return _apply(c, node, [args[0].fn], _floor, result, args)
+    result, fa = _numeric(c, node, args, 0)
+    return _apply(c, node, [fa], _floor, result, args)
 
 
 def _finite(name: str, fn: Callable[[float], float]) -> Callable[[float], float]:
@@ -388,22 +400,22 @@ def _round(x: Any, places: int) -> Any:
 
 @function("ROUND", 2, "numeric, length")
 def _round_fn(c: Compiler, node: n.Call, args: list[Typed]) -> Typed:
-    result = _numeric_type(node, args, 0)
-    fns = [args[0].fn, _integer(c, node, args, 1)]
+    result, fa = _numeric(c, node, args, 0)
+    fns = [fa, _integer(c, node, args, 1)]
     return _apply(c, node, fns, _round, result, args)
 
 
 def _sign(x: Any) -> int:
-    return (x > 0) - (x < 0)
+    return int(x > 0) - int(x < 0)
 
 
 @function("SIGN", 1, "numeric")
 def _sign_fn(c: Compiler, node: n.Call, args: list[Typed]) -> Typed:
-    _numeric_type(node, args, 0)
-    return _apply(c, node, [args[0].fn], _sign, t.I4, args)
+    _, fa = _numeric(c, node, args, 0)
+    return _apply(c, node, [fa], _sign, t.I4, args)
 
 
-# ---- string ---------------------------------------------------------------------------------------
+# ---- string ---------------------------------------------------------------------------------
 
 
 def _codepoint(s: str) -> int | None:
@@ -708,7 +720,7 @@ def dateadd(part: str, number: int, d: datetime) -> datetime:
 def _utc_naive(d: datetime) -> datetime:
     if d.tzinfo is None:
         return d
-    return d.astimezone(timezone.utc).replace(tzinfo=None)
+    return d.astimezone(UTC).replace(tzinfo=None)
 
 
 def datediff(part: str, start: datetime, end: datetime) -> int:
@@ -800,7 +812,7 @@ def _local_now() -> datetime:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @function("GETDATE", 0, "")
@@ -819,7 +831,7 @@ def _getutcdate(c: Compiler, node: n.Call, args: list[Typed]) -> Typed:
             now = local()
             if now.tzinfo is None:
                 now = now.astimezone()
-            return now.astimezone(timezone.utc).replace(tzinfo=None)
+            return now.astimezone(UTC).replace(tzinfo=None)
 
     else:
         clock = _utc_now

@@ -8,7 +8,6 @@ into closures. Nothing here knows about lark.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from ssisrun.expressions.types import DataType, SsisType
 
@@ -110,4 +109,4 @@ class Assignment:
     value: Node
 
 
-Node = Union[Literal, VariableRef, ColumnRef, Unary, Binary, Conditional, Cast, Call, NullOf]
+Node = Literal | VariableRef | ColumnRef | Unary | Binary | Conditional | Cast | Call | NullOf

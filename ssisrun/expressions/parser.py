@@ -118,8 +118,8 @@ def parse_assignment(text: str) -> n.Assignment:
     tree = _parse_tree(text, "assignment")
     builder = _Builder(text)
     target_tok, assign_tok, value = tree.children
-    target = builder.variable(target_tok)
-    return n.Assignment(assign_tok.start_pos, target, builder.expression(value))
+    target = builder.variable(_token(target_tok))
+    return n.Assignment(_pos(assign_tok), target, builder.expression(value))
 
 
 def looks_like_assignment(text: str) -> bool:
@@ -149,7 +149,7 @@ def _parse_tree(text: str, start: str) -> Tree[Token]:
     try:
         tree: Tree[Token] = get_parser().parse(text, start=start)
     except UnexpectedCharacters as exc:
-        pos = exc.pos_in_stream
+        pos = exc.pos_in_stream if isinstance(exc.pos_in_stream, int) else 0
         char = text[pos] if pos < len(text) else ""
         if char == '"':
             message = "the string starting here is not closed with a double quote"
@@ -169,7 +169,7 @@ def _parse_tree(text: str, start: str) -> Tree[Token]:
             pos = len(text.rstrip())
             message = "the expression ends too early"
         else:
-            pos = token.start_pos if token.start_pos is not None else len(text)
+            pos = token.start_pos if isinstance(token.start_pos, int) else len(text)
             message = f"unexpected {_describe(token)}"
         expected = _expected(exc.expected)
         if expected:
@@ -339,7 +339,7 @@ class _Builder:
         return n.ColumnRef(token.start_pos, str(token))
 
     def name(self, tree: Tree[Token]) -> tuple[str, bool, int]:
-        token = tree.children[0]
+        token = _token(tree.children[0])
         text = str(token)
         if token.type == "BRACKETED":
             return text[1:-1], True, token.start_pos or 0
@@ -376,19 +376,22 @@ class _Builder:
         return n.NullOf(pos, spec)
 
     def type_spec(self, tree: Tree[Token]) -> n.TypeSpec:
-        name_tok = tree.children[0]
-        pos = name_tok.start_pos or 0
+        name_tok = _token(tree.children[0])
+        pos = _pos(name_tok)
         type_name = str(name_tok).upper()
         dtype = t.TYPE_NAMES.get(type_name)
         if dtype is None or dtype in (t.D.DT_EMPTY, t.D.DT_NULL):
             raise self.error(f"unknown data type {str(name_tok)}", pos)
         params: list[int] = []
-        for tok in tree.children[1:]:
+        for child in tree.children[1:]:
+            tok = _token(child)
             if tok.type == "COMMA":
                 continue
             text = str(tok)
             if not text.isdigit():
-                raise self.error(f"a type parameter must be a whole number, not {text}", tok.start_pos)
+                raise self.error(
+                    f"a type parameter must be a whole number, not {text}", _pos(tok)
+                )
             params.append(int(text))
         lo, hi = t.TYPE_PARAMETERS.get(dtype, (0, 0))
         if not lo <= len(params) <= hi:
@@ -420,6 +423,20 @@ def _canonical_parameter(name: str) -> str:
 
 def _float(text: str) -> float:
     return float(text)
+
+
+def _token(x: Any) -> Token:
+    """A tree child that the grammar guarantees is a token."""
+    from lark import Token
+
+    if not isinstance(x, Token):  # pragma: no cover - guaranteed by the grammar
+        raise TypeError(f"expected a token, got {x!r}")
+    return x
+
+
+def _pos(token: Any) -> int:
+    pos = getattr(token, "start_pos", None)
+    return pos if isinstance(pos, int) else 0
 
 
 def _is_token(x: Any, kind: str) -> bool:

@@ -19,7 +19,12 @@ from typing import Any
 
 from ssisrun.errors import ExpressionError
 from ssisrun.expressions import types as t
-from ssisrun.expressions.conversions import EvaluationFault, cast_function, infer_type, parse_datetime
+from ssisrun.expressions.conversions import (
+    EvaluationFault,
+    cast_function,
+    infer_type,
+    parse_datetime,
+)
 from ssisrun.expressions.types import D, SsisType
 
 #: VARTYPE code -> (SSIS variable type name, expression type).
@@ -142,7 +147,9 @@ def to_expression_value(code: int, value: Any) -> tuple[SsisType, Any]:
             raise EvaluationFault(f"cannot convert {value!r} to {type_.name}")
         return type_, converter(value)
     except EvaluationFault as exc:
-        raise ExpressionError(f"a {vartype_name(code)} variable cannot hold {value!r}: {exc}") from None
+        raise ExpressionError(
+            f"a {vartype_name(code)} variable cannot hold {value!r}: {exc}"
+        ) from None
 
 
 def from_expression_value(code: int, value: Any, source: SsisType) -> Any:
@@ -154,7 +161,9 @@ def from_expression_value(code: int, value: Any, source: SsisType) -> Any:
     name = vartype_name(code)
     target = type_for_vartype(code)
     if value is None:
-        raise ExpressionError(f"the expression's result is NULL, which a {name} variable cannot hold")
+        raise ExpressionError(
+            f"the expression's result is NULL, which a {name} variable cannot hold"
+        )
     if target.is_unknown:
         return value
     src = infer_type(value) if source.is_unknown else source
