@@ -481,7 +481,7 @@ def _left(s: str, count: int) -> str:
 
 def _right(s: str, count: int) -> str:
     _nonnegative("RIGHT", count)
-    return s[len(s) - count :] if count else ""
+    return s[max(0, len(s) - count) :] if count else ""
 
 
 @function("LEFT", 2, "character_expression, number")
