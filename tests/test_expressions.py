@@ -205,6 +205,8 @@ def test_assignment_casts_to_the_target_type() -> None:
         compile_assignment("@[User::I] = GETDATE()", SCOPE)
     with pytest.raises(ExpressionError, match="read-only"):
         compile_assignment("@[System::PackageName] = \"x\"", SCOPE)
+    # an event handler may stop an error from propagating
+    assert compile_assignment("@[System::Propagate] = FALSE", SCOPE).evaluate({}) is False
     with pytest.raises(ExpressionError, match="expected '='"):
         compile_assignment("@Count", SCOPE)
 

@@ -202,6 +202,10 @@ def compile_expression(
     )
 
 
+#: the system variables an event handler may write (SSIS: Propagate and Cancel)
+WRITABLE_SYSTEM_VARIABLES = frozenset({"System::Propagate", "System::Cancel"})
+
+
 def compile_assignment(
     text: str,
     scope: ScopeLike = None,
@@ -219,7 +223,7 @@ def compile_assignment(
         found = resolved_scope.resolve_variable(assignment.target.name)
         if isinstance(found, str):
             raise ExpressionError(found, expression=text, position=assignment.target.pos)
-        if found.name.startswith("System::"):
+        if found.name.startswith("System::") and found.name not in WRITABLE_SYSTEM_VARIABLES:
             raise ExpressionError(
                 f"system variables are read-only: {found.name} cannot be assigned",
                 expression=text,
