@@ -9,8 +9,14 @@ types it implements here, one line each, beside its registry entry.
 
 from __future__ import annotations
 
+from ssisrun.tasks import REGISTRY as _TASKS
+
+#: the containers the run time walks itself
+CONTAINERS = frozenset({"Microsoft.Package", "STOCK:SEQUENCE", "STOCK:FORLOOP",
+                        "STOCK:FOREACHLOOP"})
+
 #: canonical executable types (``ssisrun.dtsx.types``) the run time can execute
-RUNNABLE_EXECUTABLES: frozenset[str] = frozenset()
+RUNNABLE_EXECUTABLES: frozenset[str] = CONTAINERS | frozenset(_TASKS)
 
 #: canonical data-flow component types the pipeline engine can execute
 RUNNABLE_COMPONENTS: frozenset[str] = frozenset()

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "validate": "ssisrun.commands.validate:validate",
     "show": "ssisrun.commands.show:show",
     "eval": "ssisrun.commands.eval:eval_command",
+    "exec": "ssisrun.commands.exec:exec_command",
 }
 
 #: one-line help shown by ``ssisrun --help`` without importing the command modules.
@@ -27,6 +28,7 @@ SHORT_HELP: dict[str, str] = {
     "validate": "Load a package, resolve every reference and report each problem.",
     "show": "Print a package's control flow, variables, parameters and connections.",
     "eval": "Evaluate an SSIS expression and print its value and SSIS type.",
+    "exec": "Run a package, with dtexec's console output and exit codes.",
 }
 
 

@@ -52,9 +52,13 @@ def test_containers_only_can_run(runner: CliRunner, tmp_path: Path, v: int) -> N
     ]
 
 
-def test_no_task_type_is_runnable_yet() -> None:
+def test_runnable_types_are_the_containers_and_the_registered_tasks() -> None:
+    from ssisrun.tasks import REGISTRY
+
     assert not capabilities.executable_is_runnable("Microsoft.ExecuteSQLTask")
-    assert capabilities.RUNNABLE_EXECUTABLES == frozenset()
+    assert capabilities.executable_is_runnable("STOCK:FORLOOP")
+    assert capabilities.executable_is_runnable("Microsoft.ExpressionTask")
+    assert capabilities.RUNNABLE_EXECUTABLES == capabilities.CONTAINERS | frozenset(REGISTRY)
 
 
 @pytest.mark.parametrize("v", VERSIONS)

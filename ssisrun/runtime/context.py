@@ -1,0 +1,55 @@
+"""What a task sees while it runs: its variables, its connections, its events."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ssisrun.runtime.events import EventKind
+
+if TYPE_CHECKING:
+    from ssisrun.model import ConnectionManager, TaskHost
+    from ssisrun.runtime.engine import Engine
+    from ssisrun.runtime.variables import Scope
+
+
+class TaskContext:
+    def __init__(self, engine: Engine, host: TaskHost, scope: Scope,
+                 properties: dict[str, Any]) -> None:
+        self._engine = engine
+        self.host = host
+        self.scope = scope
+        #: values of the task's property expressions, evaluated before it runs
+        self.properties = properties
+        self.cancelled: threading.Event = engine.cancel_event
+
+    # ---- settings
+
+    def property(self, name: str, default: Any) -> Any:
+        """A task property: its property expression's value if it has one, else ``default``
+        (the value in ObjectData)."""
+        return self.properties.get(name, default)
+
+    def connection(self, ref: str) -> tuple[ConnectionManager, str]:
+        """The connection manager a task names (DTSID, refId or name) and its connection
+        string after ``--conn`` and property expressions."""
+        return self._engine.connection(ref, self.scope)
+
+    def map_path(self, path: str) -> str:
+        """A Windows path (``C:\\data\\in.csv``) as a path on this machine."""
+        return self._engine.map_path(path)
+
+    # ---- events
+
+    def error(self, code: int, description: str) -> None:
+        self._engine.raise_event(self.host, EventKind.OnError, code, description)
+
+    def warning(self, code: int, description: str) -> None:
+        self._engine.raise_event(self.host, EventKind.OnWarning, code, description)
+
+    def information(self, code: int, description: str) -> None:
+        self._engine.raise_event(self.host, EventKind.OnInformation, code, description)
+
+    def progress(self, description: str, percent: int) -> None:
+        self._engine.raise_event(self.host, EventKind.OnProgress, 0, description,
+                                 {"PercentComplete": percent})

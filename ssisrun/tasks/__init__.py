@@ -1,0 +1,63 @@
+"""Task plug-ins: one module per task type, found by its canonical ``ExecutableType``.
+
+Adding a task type is one module with one :class:`Task` subclass and one line in
+:data:`REGISTRY`. A task reads its settings from the task host's ``ObjectData``
+(and from property expressions, through :meth:`TaskContext.property`), does its
+work, reports through the context's events and returns an :class:`ExecResult`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ssisrun.model import ExecResult
+
+if TYPE_CHECKING:
+    from ssisrun.model import TaskHost
+    from ssisrun.runtime.context import TaskContext
+
+#: canonical executable type -> "module:class"
+REGISTRY: dict[str, str] = {
+    "Microsoft.ExpressionTask": "ssisrun.tasks.expression:ExpressionTask",
+}
+
+
+class TaskOutcome:
+    """What a task returns: its result and, optionally, its ExecutionValue."""
+
+    __slots__ = ("result", "execution_value")
+
+    def __init__(self, result: ExecResult, execution_value: Any = None) -> None:
+        self.result = result
+        self.execution_value = execution_value
+
+
+class Task:
+    """Base of every task plug-in."""
+
+    def __init__(self, host: TaskHost) -> None:
+        self.host = host
+
+    def execute(self, ctx: TaskContext) -> ExecResult | TaskOutcome:  # pragma: no cover
+        raise NotImplementedError
+
+
+def task_class(executable_type: str) -> type[Task] | None:
+    target = REGISTRY.get(executable_type)
+    if target is None:
+        return None
+    module_name, attr = target.split(":")
+    cls: type[Task] = getattr(importlib.import_module(module_name), attr)
+    return cls
+
+
+def object_data_body(host: TaskHost) -> Any:
+    """The task's own element inside ``DTS:ObjectData`` (or None)."""
+    data = host.object_data
+    if data is None:
+        return None
+    for child in data:
+        if isinstance(child.tag, str):
+            return child
+    return None
