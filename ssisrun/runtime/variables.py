@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ssisrun.model import Executable
 
 
+#: VARTYPE codes of Object variables (and the codes that behave like them)
+OBJECT_TYPES = frozenset({0, 9, 12, 13})
+
+
 class VariableError(SsisrunError):
     """A variable cannot be read or written as asked (read-only, wrong type, unknown)."""
 
@@ -227,6 +231,7 @@ class VariableStore:
         force: bool = False,
     ) -> None:
         from ssisrun.expressions import from_expression_value, infer_type
+        from ssisrun.expressions.conversions import EvaluationFault
 
         if var.read_only and not force:
             raise VariableError(f"the variable {var.qualified_name} is read-only")
@@ -237,13 +242,17 @@ class VariableStore:
             raise VariableError(f"the variable {var.qualified_name} is evaluated as an "
                                 "expression and cannot be assigned")
         try:
-            converted = from_expression_value(
-                var.data_type, value, source_type if source_type is not None
-                else infer_type(value)
-            )
-        except ExpressionError as exc:
+            if var.data_type in OBJECT_TYPES:
+                converted = value  # Object variables take any value, as they are
+            else:
+                converted = from_expression_value(
+                    var.data_type, value, source_type if source_type is not None
+                    else infer_type(value)
+                )
+        except (ExpressionError, ValueError, EvaluationFault) as exc:
+            reason = exc.message if isinstance(exc, ExpressionError) else str(exc)
             raise VariableError(
-                f"cannot assign {value!r} to {var.qualified_name}: {exc.message}"
+                f"cannot assign {value!r} to {var.qualified_name}: {reason}"
             ) from None
         with self._lock:
             changed = var._value != converted
