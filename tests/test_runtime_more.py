@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from builders import Constraint, Exe, Handler, Var, package, package_parameter
+from test_runtime import expr_task, run, value
+
 from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
 from ssisrun.runtime import EventKind, RunRequest
 from ssisrun.runtime.engine import Engine, RunError
-from test_runtime import expr_task, run, value
 
 
 def _enum(creation: str, object_data: str, *mappings: tuple[str, int]) -> str:
