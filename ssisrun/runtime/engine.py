@@ -167,6 +167,15 @@ class Engine:
             if isinstance(exe, EventHandler) and "System::Propagate" not in own:
                 own["System::Propagate"] = RuntimeVariable("System", "Propagate", 11, True)
             self.scopes[id(exe)] = Scope(exe, own, parent_scope, self.store)
+        # SSIS's order (spec 1.6): configurations, the command line, configurations again
+        from ssisrun.runtime.configurations import apply_configurations
+        from ssisrun.runtime.setvalues import apply_set_values
+
+        if pkg.enable_configurations:
+            apply_configurations(self)
+        apply_set_values(self, self.request.set_values)
+        if pkg.enable_configurations:
+            apply_configurations(self, again=True)
         for name, text in self.request.variables.items():
             self._apply_variable_override(name, text)
 
