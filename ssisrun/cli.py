@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "show": "ssisrun.commands.show:show",
     "eval": "ssisrun.commands.eval:eval_command",
     "exec": "ssisrun.commands.exec:exec_command",
+    "dtexec": "ssisrun.commands.dtexec:dtexec_command",
 }
 
 #: one-line help shown by ``ssisrun --help`` without importing the command modules.
@@ -29,6 +30,7 @@ SHORT_HELP: dict[str, str] = {
     "show": "Print a package's control flow, variables, parameters and connections.",
     "eval": "Evaluate an SSIS expression and print its value and SSIS type.",
     "exec": "Run a package, with dtexec's console output and exit codes.",
+    "dtexec": "Run a package with dtexec's own options (/F, /Set, /Par, /Conn, /Rep ...).",
 }
 
 

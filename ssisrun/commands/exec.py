@@ -5,12 +5,18 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ssisrun.commands.options import load_from_options, package_source
+from ssisrun.runtime.request import RunRequest
+
+if TYPE_CHECKING:
+    from ssisrun.model import Package
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -23,6 +29,25 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return result
 
 
+@dataclass
+class ExecOptions:
+    """Everything ``ssisrun exec`` (and ``ssisrun dtexec``, which translates dtexec's
+    options into these) asks of one run."""
+
+    package_file: str | None = None
+    project_path: str | None = None
+    package_name: str | None = None
+    no_project: bool = False
+    request: RunRequest = field(default_factory=RunRequest)
+    reporting: str = "EWP"
+    validate: bool = False
+    log_json: str | None = None
+    junit: str | None = None
+    #: checks of the loaded package before it runs (dtexec's /VerifyBuild ...): each
+    #: returns a message when the package must not run
+    checks: list[Callable[[Package], str | None]] = field(default_factory=list)
+
+
 @click.command("exec")
 @package_source
 @click.option("--var", "variables", multiple=True, metavar="NS::NAME=VALUE",
@@ -33,6 +58,17 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--conn", "conns", multiple=True, metavar="NAME=CONNECTION_STRING",
               help="Replace a connection manager's connection string (by name or DTSID). "
               "Repeatable.")
+@click.option("--set", "set_values", multiple=True, metavar="'PATH;VALUE'",
+              help="dtexec's /Set: give a property path a value, e.g. "
+              "'\\Package.Variables[User::N].Properties[Value];5', "
+              "'\\Package.Connections[Src].Properties[ConnectionString];...', "
+              "'\\Package.Properties[MaxConcurrentExecutables];4'. Repeatable; applied in "
+              "order, after --config.")
+@click.option("--config", "config_files", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="dtexec's /ConfigFile: apply an XML configuration file (.dtsConfig). "
+              "Repeatable. The package's own configurations still win (applied again "
+              "after the command line, as SSIS does).")
 @click.option("--max-concurrent", type=click.IntRange(min=-1), default=0, metavar="N",
               help="At most N tasks at once (-1: cores + 2). Default: the package's "
               "MaxConcurrentExecutables.")
@@ -42,6 +78,18 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--reporting", default="EWP", show_default=True, metavar="EWIP",
               help="Which events to print: E errors, W warnings, I information, P progress, "
               "N none, V all.")
+@click.option("--validate", "validate_only", is_flag=True,
+              help="dtexec's /Validate: validate the package (after --set and --config "
+              "are checked), print its problems and stop: exit 0 if it could run, else 1.")
+@click.option("--warn-as-error", is_flag=True,
+              help="dtexec's /WarnAsError: a warning fails the run (or the validation).")
+@click.option("--log-json", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write every event as one JSON line with SSIS's log columns (event, "
+              "computer, operator, source, sourceid, executionid, starttime, endtime, "
+              "datacode, databytes, message).")
+@click.option("--junit", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write a JUnit XML report at the end: one testcase per executable run, "
+              "with its errors, or skipped.")
 def exec_command(
     package_file: str | None,
     project_path: str | None,
@@ -50,22 +98,30 @@ def exec_command(
     variables: tuple[str, ...],
     params: tuple[str, ...],
     conns: tuple[str, ...],
+    set_values: tuple[str, ...],
+    config_files: tuple[str, ...],
     max_concurrent: int,
     path_maps: tuple[str, ...],
     reporting: str,
+    validate_only: bool,
+    warn_as_error: bool,
+    log_json: str | None,
+    junit: str | None,
 ) -> int:
     """Run a package, the way dtexec does.
 
     Prints dtexec's console output (the Error/Warning/Info/Progress blocks chosen
     by --reporting, then `DTExec: The package execution returned DTSER_...`) and
     exits with dtexec's codes: 0 success, 1 failure, 3 cancelled (Ctrl-C or
-    SIGTERM), 4 not found, 5 cannot load, 6 bad command line.
-    """
-    from ssisrun.runtime import EventBus, RunRequest
+    SIGTERM), 4 not found, 5 cannot load, 6 bad command line (also a --set path
+    that names nothing, or a value that does not fit its target).
 
-    level = reporting.upper()
-    if not set(level) <= set("NEWIPCDV") or (("N" in level or "V" in level) and len(level) > 1):
-        raise click.UsageError("--reporting takes letters of EWIPCD, or N or V alone")
+    Values are applied in SSIS's order: the package's configurations, then the
+    command line (--config, --set, --conn, --param, --var), then the package's
+    configurations again.
+    """
+    from ssisrun.runtime.setvalues import CONFIG_FILE
+
     maps = []
     for item in path_maps:
         prefix, sep, target = item.partition("=")
@@ -73,33 +129,154 @@ def exec_command(
             raise click.UsageError(f"--path-map takes 'WINDOWS_PREFIX=LOCAL_PREFIX', got "
                                    f"'{item}'")
         maps.append((prefix, target))
+    entries = [(CONFIG_FILE, name) for name in config_files]
+    for item in set_values:
+        path, sep, value = item.partition(";")
+        if not sep or not path.strip():
+            raise click.UsageError(f"--set takes 'PROPERTY_PATH;VALUE', got '{item}'")
+        entries.append((path.strip(), value))
     request = RunRequest(
         variables=_pairs(variables, "--var"),
         parameters=_pairs(params, "--param"),
         connections=_pairs(conns, "--conn"),
+        set_values=entries,
         max_concurrent=max_concurrent,
         path_map=maps,
+        warn_as_error=warn_as_error,
     )
-    package = load_from_options(package_file, project_path, package_name, no_project)
+    return run_exec(ExecOptions(package_file, project_path, package_name, no_project,
+                                request, reporting, validate_only, log_json, junit))
+
+
+def run_exec(options: ExecOptions) -> int:
+    """The one way a command runs (or validates) a package: load it, check the command
+    line against it, run it with the console and the reports subscribed, and return
+    dtexec's exit code."""
+    from ssisrun.runtime import EventBus
+
+    level = options.reporting.upper()
+    if not set(level) <= set("NEWIPCDV") or (("N" in level or "V" in level) and len(level) > 1):
+        raise click.UsageError("--reporting takes letters of EWIPCD, or N or V alone")
+    request = options.request
+    package = load_from_options(options.package_file, options.project_path,
+                                options.package_name, options.no_project)
+    secrets = _prepare(package, request)
+    for check in options.checks:
+        message = check(package)
+        if message:
+            click.echo(f"Error: {message}", err=True)
+            return 1
+    if options.validate:
+        return _validate(package, request.warn_as_error)
     bus = EventBus()
-    console = DtexecConsole(level)
+    console = DtexecConsole(level, secrets)
     bus.subscribe(console.on_event)
+    log = junit = None
+    try:
+        if options.log_json:
+            from ssisrun.reports import JsonLinesLog
+
+            log = JsonLinesLog(options.log_json, secrets=secrets)
+            bus.subscribe(log.on_event)
+        if options.junit:
+            from ssisrun.reports import JUnitReport
+
+            junit = JUnitReport(options.junit, package.name, secrets=secrets)
+            bus.subscribe(junit.on_event)
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {exc.filename}: {exc.strerror}") from None
     click.echo(f"ssisrun {_version()}: SSIS package runner (dtexec compatible)")
     started = datetime.now()
     click.echo(f"Started:  {_clock(started)}")
+    from ssisrun.model import ExecResult
     from ssisrun.runtime.engine import Engine
 
-    engine = Engine(package, request, bus)
-    _install_cancel(engine.cancel_event)
-    result = engine.run()
+    try:
+        engine = Engine(package, request, bus)
+        run_secrets = [v.stored_value for v in engine.store.globals.values() if v.sensitive]
+        guid = engine.store.globals.get("System::ExecutionInstanceGUID")
+        for report in (log, junit, console):
+            if report is not None:
+                report.add_secrets(run_secrets)
+        if log is not None:
+            log.set_execution_id(str(guid.stored_value) if guid is not None else "")
+        _install_cancel(engine.cancel_event)
+        result = engine.run()
+    finally:
+        if log is not None:
+            log.close()
+    outcome = result.result
+    if request.warn_as_error and result.warnings and outcome in (ExecResult.Success,
+                                                                 ExecResult.Completion):
+        click.echo(f"DTExec: {result.warnings} warning(s) count as errors (--warn-as-error).")
+        outcome = ExecResult.Failure
     finished = datetime.now()
     names = {0: "DTSER_SUCCESS", 1: "DTSER_FAILURE", 2: "DTSER_COMPLETION", 3: "DTSER_CANCELED"}
-    click.echo(f"DTExec: The package execution returned {names[int(result.result)]} "
-               f"({int(result.result)}).")
+    click.echo(f"DTExec: The package execution returned {names[int(outcome)]} "
+               f"({int(outcome)}).")
     click.echo(f"Started:  {_clock(started)}")
     click.echo(f"Finished: {_clock(finished)}")
     click.echo(f"Elapsed:  {(finished - started).total_seconds():.3f} seconds")
-    return result.exit_code
+    return {ExecResult.Success: 0, ExecResult.Completion: 0, ExecResult.Failure: 1,
+            ExecResult.Canceled: 3}[outcome]
+
+
+def _prepare(package: Package, request: RunRequest) -> list[str]:
+    """Check --set and --config against the loaded package before anything runs (exit 6
+    for a path that names nothing or a value that does not fit), pass parameter values
+    set by path on as parameters (so Required parameters get them), and return the
+    values reports must never show."""
+    from pathlib import Path
+
+    from ssisrun.runtime.configurations import ConfigurationError, read_config_file
+    from ssisrun.runtime.setvalues import (
+        CONFIG_FILE,
+        check_set_values,
+        resolve,
+        sensitive_set_values,
+    )
+
+    for path, value in request.set_values:
+        if path != CONFIG_FILE:
+            continue
+        windows = "\\" in value or (len(value) > 1 and value[1] == ":")
+        if not windows or Path(value).is_file():
+            try:
+                read_config_file(value)
+            except ConfigurationError as exc:
+                raise click.UsageError(f"--config {value}: {exc.message}") from None
+    check_set_values(package, request.set_values)
+    for path, value in request.set_values:
+        if path != CONFIG_FILE:
+            target = resolve(package, path, value)
+            if target.parameter is not None:
+                request.parameters[target.parameter.qualified_name] = value
+    secrets = sensitive_set_values(package, request.set_values)
+    by_name = {p.qualified_name: p for p in package.all_parameters()}
+    for key, value in request.parameters.items():
+        param = by_name.get(key) or by_name.get(f"$Package::{key}")
+        if param is not None and param.sensitive:
+            secrets.append(value)
+    secrets.extend(str(p.value) for p in package.all_parameters()
+                   if p.sensitive and p.value not in (None, ""))
+    return secrets
+
+
+def _validate(package: Package, warn_as_error: bool) -> int:
+    from ssisrun.validate import validate_package
+
+    result = validate_package(package)
+    click.echo(f"Validating package {package.name} ({package.source}, format version "
+               f"{package.format_version})")
+    for problem in result.problems:
+        where = problem.path + (f" (line {problem.line})" if problem.line else "")
+        click.echo(f"  {problem.severity:<7} {where}: {problem.message}")
+    ok = result.can_run and not (warn_as_error and result.warnings)
+    verdict = "could run" if ok else "cannot run"
+    extra = " (warnings count as errors)" if warn_as_error and result.warnings else ""
+    click.echo(f"Result: the package {verdict}: {len(result.errors)} error(s), "
+               f"{len(result.warnings)} warning(s){extra}.")
+    return 0 if ok else 1
 
 
 def _version() -> str:
@@ -132,9 +309,15 @@ class DtexecConsole:
     _BLOCKS = {"OnError": ("E", "Error"), "OnWarning": ("W", "Warning"),
                "OnInformation": ("I", "Info"), "OnProgress": ("P", "Progress")}
 
-    def __init__(self, level: str) -> None:
+    def __init__(self, level: str, secrets: Iterable[str] = ()) -> None:
         self.level = "EWIPCD" if level == "V" else ("" if level == "N" else level)
         self._lock = threading.Lock()
+        #: Sensitive values never printed
+        self.secrets: set[str] = set()
+        self.add_secrets(secrets)
+
+    def add_secrets(self, secrets: Iterable[Any]) -> None:
+        self.secrets.update(str(s) for s in secrets if s not in (None, ""))
 
     def on_event(self, event: Any) -> None:
         block = self._BLOCKS.get(event.kind.value)
@@ -146,7 +329,12 @@ class DtexecConsole:
         if event.kind.value != "OnProgress":
             lines.append(f"   Code: 0x{event.code & 0xFFFFFFFF:08X}")
         lines.append(f"   Source: {event.source_name}")
-        lines.append(f"   Description: {event.description}")
+        description = event.description
+        if self.secrets:
+            from ssisrun.reports import redact
+
+            description = redact(description, self.secrets)
+        lines.append(f"   Description: {description}")
         lines.append(f"End {label}")
         with self._lock:
             click.echo("\n".join(lines), file=sys.stdout)
