@@ -176,3 +176,26 @@ def test_skipped_branch_skips_everything_after_it() -> None:
     assert value(engine, "User::N") == 1
     assert [e.source_name for e in events if e.kind == EventKind.ExecutableSkipped] == ["B",
                                                                                         "C"]
+
+
+def test_property_expressions_on_disable_and_maximum_error_count() -> None:
+    off = Exe("Off", "Microsoft.ExpressionTask", expressions={"Disable": "@[User::Skip]"},
+              object_data='<ExpressionTask Expression="@[User::Log] = &quot;ran&quot;" />')
+    xml = package(8, [off, expr_task("Bad", "@[User::N] = 1 / 0")],
+                  variables=[Var("Skip", 11, "-1"), Var("Log"), Var("N", 3, "0"),
+                             Var("Limit", 3, "5")],
+                  expressions={"MaxErrorCount": "@[User::Limit]"})
+    engine, _ = run(xml)
+    assert value(engine, "User::Log") == ""  # disabled by its expression
+    # the package's MaximumErrorCount came from an expression: one error is tolerated
+    assert engine.result.result == ExecResult.Success  # type: ignore[attr-defined]
+
+
+def test_sensitive_parameter_values_never_reach_events() -> None:
+    secret = package_parameter("Secret", 8, "hunter2-secret", Sensitive=True)
+    xml = package(8, [expr_task("Leak", "@[User::N] = (DT_I4) @[$Package::Secret]")],
+                  variables=[Var("N", 3, "0")], parameters=[secret])
+    _, events = run(xml)
+    text = " ".join(e.description for e in events)
+    assert "hunter2-secret" not in text
+    assert "********" in text

@@ -61,6 +61,18 @@ class RunError(SsisrunError):
     exit_code = SsisrunError.exit_code  # failure (1)
 
 
+#: executable properties the run time itself reads, as property expressions name them
+_ENGINE_PROPERTIES = {
+    "MaximumErrorCount": "maximum_error_count",
+    "MaxErrorCount": "maximum_error_count",
+    "FailParentOnFailure": "fail_parent_on_failure",
+    "FailPackageOnFailure": "fail_package_on_failure",
+    "ForcedExecutionValue": "forced_execution_value",
+    "InitExpression": "init_expression",
+    "EvalExpression": "eval_expression",
+    "AssignExpression": "assign_expression",
+}
+
 _DONE = "done"
 _SKIPPED = "skipped"
 _PENDING = "pending"
@@ -85,13 +97,14 @@ class Engine:
         self._handler_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
         self._compiled: dict[tuple[int, str], CompiledExpression] = {}
         self._errors_of: dict[int, list[str]] = defaultdict(list)
+        self.started = datetime.now()
+        self._setup_variables()
+        # after configurations and --set, which may change MaxConcurrentExecutables
         limit = self.request.max_concurrent or package.max_concurrent_executables
         if limit is None or limit <= 0:
             limit = (os.cpu_count() or 1) + 2
         self.max_concurrent = limit
         self.slots = threading.BoundedSemaphore(limit)
-        self.started = datetime.now()
-        self._setup_variables()
 
     # ------------------------------------------------------------------ variables
 
@@ -111,7 +124,7 @@ class Engine:
                         raise RunError(f"--param {param.qualified_name}: {exc}") from None
                     break
             else:
-                if param.required and param.value is None:
+                if param.required and (param.value is None or param.value == ""):
                     raise RunError(f"parameter {param.qualified_name} is Required and has no "
                                    f"value: give it with --param {param.qualified_name}=VALUE")
             if value is None:
@@ -216,6 +229,17 @@ class Engine:
         self.store.assign(target, value, self.scopes[id(self.package)], force=True)
         target.expression = ""
 
+    def mask(self, text: str) -> str:
+        """``text`` with the values of Sensitive parameters replaced by ********."""
+        if not text:
+            return text
+        for var in self.store.globals.values():
+            if var.sensitive:
+                secret = str(var.stored_value or "")
+                if len(secret) >= 3 and secret in text:
+                    text = text.replace(secret, "********")
+        return text
+
     def _variable_changed(self, var: RuntimeVariable, scope: Scope) -> None:
         self.raise_event(scope.exe, EventKind.OnVariableValueChanged, 0,
                          f"the value of {var.qualified_name} changed",
@@ -251,8 +275,8 @@ class Engine:
 
     def raise_event(self, source: Executable, kind: EventKind, code: int = 0,
                     description: str = "", data: dict[str, Any] | None = None) -> None:
-        event = Event(kind, source.path, source.name, source.dtsid, code, description,
-                      data=dict(data or {}))
+        event = Event(kind, source.path, source.name, source.dtsid, code,
+                      self.mask(description), data=dict(data or {}))
         if kind == EventKind.OnError:
             with self._lock:
                 self.errors += 1
@@ -377,9 +401,20 @@ class Engine:
         return reported
 
     def _property_values(self, exe: Executable, scope: Scope) -> dict[str, Any]:
+        """Evaluate the executable's property expressions (before it runs). Properties the
+        run time reads itself are applied to the executable; the rest go to its task."""
         values: dict[str, Any] = {}
         for prop, text in exe.property_expressions.items():
-            values[prop] = self._evaluate(exe, f"prop:{prop}", text, scope)
+            value = self._evaluate(exe, f"prop:{prop}", text, scope)
+            values[prop] = value
+            attr = _ENGINE_PROPERTIES.get(prop)
+            if attr is not None:
+                current = getattr(exe, attr)
+                try:
+                    setattr(exe, attr, type(current)(value))
+                except (TypeError, ValueError):
+                    raise SsisrunError(f"property expression of {prop} gave {value!r}, which "
+                                       f"does not fit the property") from None
         return values
 
     def _evaluate(self, exe: Executable, key: str, text: str, scope: Scope,
@@ -503,6 +538,8 @@ class Engine:
                         if verdict is None:
                             continue
                         progressed = True
+                        if verdict == "run" and not child.disabled:
+                            self._evaluate_disable(child)
                         if verdict == "skip" or self._stop_starting(container):
                             state[id(child)] = _SKIPPED
                             self._skipped(child)
@@ -525,6 +562,17 @@ class Engine:
                 state[id(child)] = _SKIPPED
                 self._skipped(child)
         return fail_parent
+
+    def _evaluate_disable(self, child: Executable) -> None:
+        """A property expression on Disable decides, just before the child would start."""
+        for prop in ("Disable", "Disabled"):
+            text = child.property_expressions.get(prop)
+            if text:
+                try:
+                    child.disabled = bool(self._evaluate(child, f"prop:{prop}", text,
+                                                         self.scopes[id(child)]))
+                except SsisrunError as exc:
+                    self.raise_event(child, EventKind.OnError, 0xC0047000, str(exc))
 
     def _skipped(self, child: Executable) -> None:
         now = datetime.now()

@@ -411,16 +411,8 @@ def apply_target(engine: Engine, target: SetTarget) -> str | None:
         engine.request.connections[cm.name] = str(target.value)
         return None
     if target.kind == "executable":
+        # the engine sizes its task slots after /Set and configurations are applied
         setattr(target.executable, target.attribute, target.value)
-        if target.attribute == "max_concurrent_executables" and not engine.request.max_concurrent:
-            import os
-            import threading
-
-            limit = int(target.value)
-            if limit <= 0:
-                limit = (os.cpu_count() or 1) + 2
-            engine.max_concurrent = limit
-            engine.slots = threading.BoundedSemaphore(limit)
         return None
     assert target.variable is not None
     model = target.variable
