@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 #: canonical executable type -> "module:class"
 REGISTRY: dict[str, str] = {
     "Microsoft.ExpressionTask": "ssisrun.tasks.expression:ExpressionTask",
+    "Microsoft.ExecuteProcess": "ssisrun.tasks.execute_process:ExecuteProcessTask",
 }
 
 
