@@ -46,6 +46,8 @@ class ExecOptions:
     #: checks of the loaded package before it runs (dtexec's /VerifyBuild ...): each
     #: returns a message when the package must not run
     checks: list[Callable[[Package], str | None]] = field(default_factory=list)
+    #: show the live view when standard output is a terminal (``ssisrun exec``'s default)
+    live: bool = False
 
 
 @click.command("exec")
@@ -78,6 +80,9 @@ class ExecOptions:
 @click.option("--reporting", default="EWP", show_default=True, metavar="EWIP",
               help="Which events to print: E errors, W warnings, I information, P progress, "
               "N none, V all.")
+@click.option("--plain", is_flag=True,
+              help="Print dtexec's plain output even on a terminal (by default a terminal "
+              "gets a live view of the running executables, then the error blocks).")
 @click.option("--validate", "validate_only", is_flag=True,
               help="dtexec's /Validate: validate the package (after --set and --config "
               "are checked), print its problems and stop: exit 0 if it could run, else 1.")
@@ -103,6 +108,7 @@ def exec_command(
     max_concurrent: int,
     path_maps: tuple[str, ...],
     reporting: str,
+    plain: bool,
     validate_only: bool,
     warn_as_error: bool,
     log_json: str | None,
@@ -145,7 +151,8 @@ def exec_command(
         warn_as_error=warn_as_error,
     )
     return run_exec(ExecOptions(package_file, project_path, package_name, no_project,
-                                request, reporting, validate_only, log_json, junit))
+                                request, reporting, validate_only, log_json, junit,
+                                live=not plain and _is_terminal()))
 
 
 def run_exec(options: ExecOptions) -> int:
@@ -170,7 +177,11 @@ def run_exec(options: ExecOptions) -> int:
         return _validate(package, request.warn_as_error)
     bus = EventBus()
     console = DtexecConsole(level, secrets)
-    bus.subscribe(console.on_event)
+    replay: list[Any] = []
+    if options.live:
+        bus.subscribe(replay.append)  # printed after the live view closes
+    else:
+        bus.subscribe(console.on_event)
     log = junit = None
     try:
         if options.log_json:
@@ -201,7 +212,16 @@ def run_exec(options: ExecOptions) -> int:
         if log is not None:
             log.set_execution_id(str(guid.stored_value) if guid is not None else "")
         _install_cancel(engine.cancel_event)
-        result = engine.run()
+        if options.live:
+            from ssisrun.commands.live import LiveView
+
+            with LiveView() as view:
+                bus.subscribe(view.on_event)
+                result = engine.run()
+            for event in replay:
+                console.on_event(event)
+        else:
+            result = engine.run()
     finally:
         if log is not None:
             log.close()
@@ -277,6 +297,12 @@ def _validate(package: Package, warn_as_error: bool) -> int:
     click.echo(f"Result: the package {verdict}: {len(result.errors)} error(s), "
                f"{len(result.warnings)} warning(s){extra}.")
     return 0 if ok else 1
+
+
+def _is_terminal() -> bool:
+    import os
+
+    return sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
 
 
 def _version() -> str:
