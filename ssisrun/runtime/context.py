@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ssisrun.runtime.events import EventKind
 
 if TYPE_CHECKING:
+    from ssisrun.expressions import CompiledAssignment, CompiledExpression
     from ssisrun.model import ConnectionManager, TaskHost
     from ssisrun.runtime.engine import Engine
     from ssisrun.runtime.variables import Scope
@@ -38,6 +39,32 @@ class TaskContext:
     def map_path(self, path: str) -> str:
         """A Windows path (``C:\\data\\in.csv``) as a path on this machine."""
         return self._engine.map_path(path)
+
+    # ---- expressions, compiled once per task and text
+
+    def compile_expression(self, text: str, *, boolean: bool = False,
+                           property: str | None = None) -> CompiledExpression:
+        from ssisrun.expressions import compile_expression
+
+        key = (id(self.host), "expr", boolean, text)
+        cached = self._engine.task_compiled.get(key)
+        if cached is None:
+            cached = compile_expression(text, self.scope.types(), boolean=boolean,
+                                        executable=self.host.path, property=property)
+            self._engine.task_compiled[key] = cached
+        return cached
+
+    def compile_assignment(self, text: str, *,
+                           property: str | None = None) -> CompiledAssignment:
+        from ssisrun.expressions import compile_assignment
+
+        key = (id(self.host), "assign", False, text)
+        cached = self._engine.task_compiled.get(key)
+        if cached is None:
+            cached = compile_assignment(text, self.scope.types(), executable=self.host.path,
+                                        property=property)
+            self._engine.task_compiled[key] = cached
+        return cached
 
     # ---- events
 

@@ -96,6 +96,8 @@ class Engine:
         self._lock = threading.RLock()
         self._handler_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
         self._compiled: dict[tuple[int, str], CompiledExpression] = {}
+        #: expressions compiled by tasks (TaskContext.compile_*), by task and text
+        self.task_compiled: dict[tuple[int, str, bool, str], Any] = {}
         self._errors_of: dict[int, list[str]] = defaultdict(list)
         self.started = datetime.now()
         self._setup_variables()
@@ -484,16 +486,23 @@ class Engine:
             incoming[id(pc.to_executable)].append(pc)
         state: dict[int, str] = {id(c): _PENDING for c in children}
         results: dict[int, ExecResult] = {}
+        successors: dict[int, list[Executable]] = defaultdict(list)
+        for pc in container.precedence_constraints:
+            successors[id(pc.from_executable)].append(pc.to_executable)
         cond = threading.Condition()
         fail_parent = False
         scope = self.scopes[id(container)]
         threads: list[threading.Thread] = []
+        running = 0
+        just_finished: list[Executable] = []
 
         def finished(child: Executable, result: ExecResult) -> None:
-            nonlocal fail_parent
+            nonlocal fail_parent, running
             with cond:
                 results[id(child)] = result
                 state[id(child)] = _DONE
+                running -= 1
+                just_finished.append(child)
                 if result == ExecResult.Failure and child.fail_parent_on_failure:
                     fail_parent = True
                 cond.notify_all()
@@ -526,35 +535,41 @@ class Engine:
                 return "run"
             return "skip" if all(o is False for o in outcomes) else None
 
+        # Only the children whose sources just changed state are decided again.
+        candidates: list[Executable] = [c for c in children if not incoming.get(id(c))]
         with cond:
             while True:
-                progressed = True
-                while progressed:
-                    progressed = False
-                    for child in children:
-                        if state[id(child)] != _PENDING:
-                            continue
-                        verdict = decide(child)
-                        if verdict is None:
-                            continue
-                        progressed = True
-                        if verdict == "run" and not child.disabled:
-                            self._evaluate_disable(child)
-                        if verdict == "skip" or self._stop_starting(container):
-                            state[id(child)] = _SKIPPED
-                            self._skipped(child)
-                        elif child.disabled:
-                            state[id(child)] = _DONE
-                            results[id(child)] = ExecResult.Success
-                        else:
-                            state[id(child)] = _RUNNING
-                            thread = threading.Thread(target=work, args=(child,),
-                                                      name=f"ssisrun {child.path}", daemon=True)
-                            threads.append(thread)
-                            thread.start()
-                if not any(s == _RUNNING for s in state.values()):
+                while candidates:
+                    child = candidates.pop(0)
+                    if state[id(child)] != _PENDING:
+                        continue
+                    verdict = decide(child)
+                    if verdict is None:
+                        continue
+                    if verdict == "run" and not child.disabled:
+                        self._evaluate_disable(child)
+                    if verdict == "skip" or self._stop_starting(container):
+                        state[id(child)] = _SKIPPED
+                        self._skipped(child)
+                        candidates.extend(successors.get(id(child), ()))
+                    elif child.disabled:
+                        state[id(child)] = _DONE
+                        results[id(child)] = ExecResult.Success
+                        candidates.extend(successors.get(id(child), ()))
+                    else:
+                        state[id(child)] = _RUNNING
+                        running += 1
+                        thread = threading.Thread(target=work, args=(child,),
+                                                  name=f"ssisrun {child.path}", daemon=True)
+                        threads.append(thread)
+                        thread.start()
+                if running == 0 and not just_finished:
                     break
-                cond.wait()
+                if not just_finished:
+                    cond.wait()
+                for done in just_finished:
+                    candidates.extend(successors.get(id(done), ()))
+                just_finished.clear()
         for thread in threads:
             thread.join()
         for child in children:

@@ -19,18 +19,16 @@ class ExpressionTask(Task):
         if not text or not text.strip():
             ctx.error(0xC0010001, "the Expression task has no expression")
             return TaskOutcome(ExecResult.Failure)
-        from ssisrun.expressions import compile_assignment, compile_expression, is_assignment
+        from ssisrun.expressions import is_assignment
 
         scope = ctx.scope
         try:
             if is_assignment(text):
-                step = compile_assignment(text, scope.types(), executable=self.host.path,
-                                          property="Expression")
+                step = ctx.compile_assignment(text, property="Expression")
                 value = step.evaluate(scope)
                 scope.set(step.target, value, step.target_type)
                 return TaskOutcome(ExecResult.Success, value)
-            compiled = compile_expression(text, scope.types(), executable=self.host.path,
-                                          property="Expression")
+            compiled = ctx.compile_expression(text, property="Expression")
             return TaskOutcome(ExecResult.Success, compiled.evaluate(scope))
         except ExpressionError as exc:
             ctx.error(0xC00470A2, str(exc))
