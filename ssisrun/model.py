@@ -72,11 +72,11 @@ class IsolationLevel(IntEnum):
 
 
 class CheckpointUsage(IntEnum):
-    """``DTSCheckpointUsage``."""
+    """``DTSCheckpointUsage`` (DTSCU_NEVER 0, DTSCU_IFEXISTS 1, DTSCU_ALWAYS 2)."""
 
     Never = 0
-    Always = 1
-    IfExists = 2
+    IfExists = 1
+    Always = 2
 
 
 class ProtectionLevel(IntEnum):

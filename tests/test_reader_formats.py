@@ -167,7 +167,7 @@ def full_package(v: int) -> str:
         props={"DTSID": PKG_ID, "VersionGUID": VERSION_GUID, "VersionMajor": 2,
                "VersionMinor": 3, "VersionBuild": 17, "ProtectionLevel": 2,
                "MaxConcurrentExecutables": 4, "CheckpointFileName": r"C:\cp\full.chk",
-               "CheckpointUsage": 2, "SaveCheckpoints": True, "LocaleID": 1049,
+               "CheckpointUsage": 1, "SaveCheckpoints": True, "LocaleID": 1049,
                "EnableConfig": True},
         variables=variables, constraints=constraints,
         handlers=[Handler("OnError", [Exe("Log error", "sql")])],

@@ -234,7 +234,7 @@ def translate(args: list[str]) -> ExecOptions | str:
     from ssisrun.runtime.setvalues import CONFIG_FILE
 
     request = RunRequest()
-    options = ExecOptions(request=request)
+    options = ExecOptions(request=request, resume_args=["/Restart", "ifPossible"])
     checks: dict[str, Callable[[Package], str | None]] = {}
     given = parse_arguments(args)
     if not given:

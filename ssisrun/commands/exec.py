@@ -48,6 +48,8 @@ class ExecOptions:
     checks: list[Callable[[Package], str | None]] = field(default_factory=list)
     #: show the live view when standard output is a terminal (``ssisrun exec``'s default)
     live: bool = False
+    #: what to add to the command line to restart from a checkpoint
+    resume_args: list[str] = field(default_factory=lambda: ["--restart", "ifpossible"])
 
 
 @click.command("exec")
@@ -80,6 +82,22 @@ class ExecOptions:
 @click.option("--reporting", default="EWP", show_default=True, metavar="EWIP",
               help="Which events to print: E errors, W warnings, I information, P progress, "
               "N none, V all.")
+@click.option("--checkpointing", type=click.Choice(["on", "off"]), default=None,
+              help="on: save checkpoints and restart from the checkpoint file when it exists "
+              "(SaveCheckpoints=True, CheckpointUsage=IfExists). Unlike dtexec's /CheckPointing "
+              "on (Always), the first run of a job does not fail for lack of a file. "
+              "off: neither save nor restart. Default: the package's own settings.")
+@click.option("--checkpoint-file", metavar="PATH", type=click.Path(dir_okay=False),
+              help="The checkpoint file. Default: the package's CheckpointFileName, else "
+              "NAME.checkpoint.xml beside the package.")
+@click.option("--restart", type=click.Choice(["deny", "force", "ifpossible"],
+                                             case_sensitive=False), default=None,
+              help="CheckpointUsage: deny = Never, force = Always (fail without a file), "
+              "ifpossible = IfExists.")
+@click.option("--resume-loops", is_flag=True,
+              help="Record completed loop iterations; a restarted Foreach or For Loop resumes "
+              "at the item that failed (and starts over, with a warning, when the items "
+              "differ).")
 @click.option("--plain", is_flag=True,
               help="Print dtexec's plain output even on a terminal (by default a terminal "
               "gets a live view of the running executables, then the error blocks).")
@@ -108,6 +126,10 @@ def exec_command(
     max_concurrent: int,
     path_maps: tuple[str, ...],
     reporting: str,
+    checkpointing: str | None,
+    checkpoint_file: str | None,
+    restart: str | None,
+    resume_loops: bool,
     plain: bool,
     validate_only: bool,
     warn_as_error: bool,
@@ -149,7 +171,15 @@ def exec_command(
         max_concurrent=max_concurrent,
         path_map=maps,
         warn_as_error=warn_as_error,
+        checkpoint_file=checkpoint_file,
+        resume_loops=resume_loops,
     )
+    if checkpointing == "on":
+        request.save_checkpoints, request.checkpoint_usage = True, 1  # IfExists
+    elif checkpointing == "off":
+        request.save_checkpoints, request.checkpoint_usage = False, 0
+    if restart is not None:
+        request.checkpoint_usage = {"deny": 0, "ifpossible": 1, "force": 2}[restart.lower()]
     return run_exec(ExecOptions(package_file, project_path, package_name, no_project,
                                 request, reporting, validate_only, log_json, junit,
                                 live=not plain and _is_terminal()))
@@ -237,6 +267,9 @@ def run_exec(options: ExecOptions) -> int:
     click.echo(f"Started:  {_clock(started)}")
     click.echo(f"Finished: {_clock(finished)}")
     click.echo(f"Elapsed:  {(finished - started).total_seconds():.3f} seconds")
+    if result.checkpoint_saved:
+        click.echo(f"Checkpoint saved: {result.checkpoint_file}")
+        click.echo(f"To resume where it failed, run: {_resume_command(options, package)}")
     return {ExecResult.Success: 0, ExecResult.Completion: 0, ExecResult.Failure: 1,
             ExecResult.Canceled: 3}[outcome]
 
@@ -297,6 +330,20 @@ def _validate(package: Package, warn_as_error: bool) -> int:
     click.echo(f"Result: the package {verdict}: {len(result.errors)} error(s), "
                f"{len(result.warnings)} warning(s){extra}.")
     return 0 if ok else 1
+
+
+def _resume_command(options: ExecOptions, package: Package) -> str:
+    """The command that restarts this run from its checkpoint: the same command line,
+    with restarting switched on when the package alone would not restart."""
+    import shlex
+
+    args = ["ssisrun", *sys.argv[1:]]
+    usage = options.request.checkpoint_usage
+    if usage is None:
+        usage = int(package.checkpoint_usage)
+    if usage == 0:
+        args += options.resume_args
+    return shlex.join(args)
 
 
 def _is_terminal() -> bool:

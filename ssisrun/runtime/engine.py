@@ -53,6 +53,7 @@ from ssisrun.runtime.variables import RuntimeVariable, Scope, VariableError, Var
 
 if TYPE_CHECKING:
     from ssisrun.expressions import CompiledExpression
+    from ssisrun.runtime.restart import CheckpointSession
 
 
 class RunError(SsisrunError):
@@ -107,6 +108,7 @@ class Engine:
             limit = (os.cpu_count() or 1) + 2
         self.max_concurrent = limit
         self.slots = threading.BoundedSemaphore(limit)
+        self.checkpoint = self._checkpoint_session()
 
     # ------------------------------------------------------------------ variables
 
@@ -193,6 +195,22 @@ class Engine:
             apply_configurations(self, again=True)
         for name, text in self.request.variables.items():
             self._apply_variable_override(name, text)
+
+    def _checkpoint_session(self) -> CheckpointSession | None:
+        from pathlib import Path
+
+        from ssisrun.model import CheckpointUsage
+        from ssisrun.runtime.restart import CheckpointSession, default_checkpoint_file
+
+        pkg, req = self.package, self.request
+        save = pkg.save_checkpoints if req.save_checkpoints is None else req.save_checkpoints
+        usage = CheckpointUsage(pkg.checkpoint_usage if req.checkpoint_usage is None
+                                else req.checkpoint_usage)
+        if not save and usage == CheckpointUsage.Never:
+            return None
+        name = req.checkpoint_file or pkg.checkpoint_file_name
+        path = Path(self.map_path(name)) if name else default_checkpoint_file(pkg)
+        return CheckpointSession(self, path, save, usage, req.resume_loops)
 
     def _system_values(self) -> list[tuple[str, int, Any]]:
         pkg = self.package
@@ -333,16 +351,43 @@ class Engine:
     # ------------------------------------------------------------------ running
 
     def run(self) -> RunResult:
-        self.bus.publish(Event(EventKind.PackageStarted, self.package.path, self.package.name,
-                               self.package.dtsid))
-        result = self.execute(self.package)
-        if self.cancel_event.is_set():
-            result = ExecResult.Canceled
+        from ssisrun.runtime.checkpoint import CheckpointError
+
+        pkg = self.package
+        self.bus.publish(Event(EventKind.PackageStarted, pkg.path, pkg.name, pkg.dtsid))
+        session = self.checkpoint
+        saved = False
+        try:
+            if session is not None:
+                session.start()
+                if session.restarted:
+                    self.raise_event(pkg, EventKind.OnInformation, 0x40016049,
+                                     f"restarting from checkpoint file {session.file.path}: "
+                                     f"{len(session.restored)} executable(s) completed before")
+        except CheckpointError as exc:
+            self.raise_event(pkg, EventKind.OnError, getattr(exc, "code", 0xC001F083), str(exc))
+            result = ExecResult.Failure
+            session = self.checkpoint = None
+        else:
+            result = self.execute(pkg)
+            if self.cancel_event.is_set():
+                result = ExecResult.Canceled
+            if session is not None:
+                try:
+                    saved = session.finish(result)
+                except CheckpointError as exc:
+                    self.raise_event(pkg, EventKind.OnError, 0xC001F080, str(exc))
+                    result = ExecResult.Failure
         finished = datetime.now()
-        self.bus.publish(Event(EventKind.PackageFinished, self.package.path, self.package.name,
-                               self.package.dtsid, data={"result": result}))
-        return RunResult(result, self.started, finished, self.errors, self.warnings,
-                         list(self.runs))
+        self.bus.publish(Event(EventKind.PackageFinished, pkg.path, pkg.name, pkg.dtsid,
+                               data={"result": result}))
+        run = RunResult(result, self.started, finished, self.errors, self.warnings,
+                        list(self.runs))
+        if session is not None:
+            run.checkpoint_file = str(session.file.path)
+            run.restarted = session.restarted
+            run.checkpoint_saved = saved
+        return run
 
     def execute(self, exe: Executable) -> ExecResult:
         """Run one executable (not disabled) and return the result its constraints see."""
@@ -393,6 +438,13 @@ class Engine:
             with self._lock:
                 for node in (exe, *exe.ancestors()):
                     self.failed.add(id(node))
+        if self.checkpoint is not None and not self.cancel_event.is_set():
+            from ssisrun.runtime.checkpoint import CheckpointError
+
+            try:
+                self.checkpoint.record(exe, reported)
+            except CheckpointError as exc:
+                self.raise_event(exe, EventKind.OnError, 0xC001F080, str(exc))
         finished = datetime.now()
         with self._lock:
             self.runs.append(ExecutableRun(exe.path, exe.name, exe.executable_type, reported,
@@ -535,8 +587,20 @@ class Engine:
                 return "run"
             return "skip" if all(o is False for o in outcomes) else None
 
+        # Executables that completed before a restart are done, with their saved results;
+        # they do not run again and raise no events.
+        restored: list[Executable] = []
+        if self.checkpoint is not None:
+            for child in children:
+                saved = self.checkpoint.completed_result(child)
+                if saved is not None:
+                    state[id(child)] = _DONE
+                    results[id(child)] = saved
+                    restored.append(child)
         # Only the children whose sources just changed state are decided again.
         candidates: list[Executable] = [c for c in children if not incoming.get(id(c))]
+        for child in restored:
+            candidates.extend(successors.get(id(child), ()))
         with cond:
             while True:
                 while candidates:
@@ -644,16 +708,28 @@ class Engine:
             self.raise_event(loop, EventKind.OnError, 0xC001F009,
                              "the For Loop has no EvalExpression")
             return ExecResult.Failure
+        session = self.checkpoint
+        done = (session.loop_done_keys(loop)
+                if session is not None and session.resume_loops else [])
         try:
-            run_step(loop.init_expression, "InitExpression")
+            if done:
+                # the loop's variables were restored after its last completed iteration
+                self.raise_event(loop, EventKind.OnInformation, 0x40016050,
+                                 f"resuming the loop after {len(done)} completed iteration(s)")
+            else:
+                run_step(loop.init_expression, "InitExpression")
             condition = compile_expression(loop.eval_expression, scope.types(), boolean=True,
                                            executable=loop.path, property="EvalExpression")
+            iteration = len(done)
             while not self._stop_starting(loop):
                 if not condition.evaluate(scope):
                     break
                 if self._run_children(loop) or id(loop) in self.failed:
                     return ExecResult.Failure
                 run_step(loop.assign_expression, "AssignExpression")
+                iteration += 1
+                if session is not None and not self.cancel_event.is_set():
+                    session.record_iteration(loop, str(iteration))
         except SsisrunError as exc:
             self.raise_event(loop, EventKind.OnError, 0xC001F009, str(exc))
             return ExecResult.Failure
@@ -665,7 +741,24 @@ class Engine:
 
         try:
             items = enumerate_items(self, loop, scope)
-            for item in items:
+            keys = [repr(item) for item in items]
+            start = 0
+            session = self.checkpoint
+            if session is not None and session.resume_loops:
+                done = session.loop_done_keys(loop)
+                if done and keys[:len(done)] == done:
+                    start = len(done)
+                    self.raise_event(loop, EventKind.OnInformation, 0x40016050,
+                                     f"resuming the loop at item {start + 1} of {len(items)}; "
+                                     f"{start} item(s) completed before the restart")
+                elif done:
+                    session.reset_loop(loop)
+                    self.raise_event(loop, EventKind.OnWarning, 0x80016050,
+                                     "the items enumerated now differ from those recorded in "
+                                     "the checkpoint file; the loop starts over")
+            for index, item in enumerate(items):
+                if index < start:
+                    continue
                 if self._stop_starting(loop):
                     break
                 for mapping in loop.variable_mappings:
@@ -677,6 +770,8 @@ class Engine:
                     scope.set(mapping.variable_name, item[mapping.value_index])
                 if self._run_children(loop) or id(loop) in self.failed:
                     return ExecResult.Failure
+                if session is not None and not self.cancel_event.is_set():
+                    session.record_iteration(loop, keys[index])
         except SsisrunError as exc:
             self.raise_event(loop, EventKind.OnError, 0xC001F001, str(exc))
             return ExecResult.Failure

@@ -26,6 +26,13 @@ class RunRequest:
     #: Windows path prefix -> POSIX prefix (``--path-map``)
     path_map: list[tuple[str, str]] = field(default_factory=list)
     warn_as_error: bool = False
+    #: checkpoints: None keeps the package's own SaveCheckpoints / CheckpointUsage
+    save_checkpoints: bool | None = None
+    checkpoint_usage: int | None = None
+    #: overrides the package's CheckpointFileName
+    checkpoint_file: str | None = None
+    #: record completed loop iterations and resume a restarted loop at the failed item
+    resume_loops: bool = False
 
 
 @dataclass(slots=True)
@@ -55,6 +62,11 @@ class RunResult:
     warnings: int = 0
     runs: list[ExecutableRun] = field(default_factory=list)
     execution_value: Any = None
+    #: the checkpoint file used, whether the run restarted from it, and whether it
+    #: remains (to restart from) after the run
+    checkpoint_file: str = ""
+    restarted: bool = False
+    checkpoint_saved: bool = False
 
     @property
     def exit_code(self) -> int:

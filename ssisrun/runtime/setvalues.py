@@ -135,8 +135,8 @@ def _checkpoint_usage(text: str) -> int:
     try:
         return int(CheckpointUsage(int(word)))
     except ValueError:
-        raise ValueError(f"'{text}' is not a CheckpointUsage (Never 0, Always 1, "
-                         "IfExists 2)") from None
+        raise ValueError(f"'{text}' is not a CheckpointUsage (Never 0, IfExists 1, "
+                         "Always 2)") from None
 
 
 def _max_concurrent(text: str) -> int:
