@@ -100,8 +100,9 @@ class CheckpointSession:
                 if self.usage == CheckpointUsage.Always:
                     raise CheckpointError(
                         "CheckpointUsage is Always but there is no checkpoint file to restart "
-                        "from (DTS_E_LOADCHECKPOINT); use --restart ifpossible to run from the "
-                        "start when there is none", path=str(self.file.path))
+                        "from (DTS_E_LOADCHECKPOINT); use --restart ifpossible (dtexec: "
+                        "/Restart ifPossible) to run from the start when there is none",
+                        path=str(self.file.path))
                 return
             from ssisrun.runtime.checkpoint import read_checkpoint
 
