@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "Microsoft.ExpressionTask": "ssisrun.tasks.expression:ExpressionTask",
     "Microsoft.ExecuteProcess": "ssisrun.tasks.execute_process:ExecuteProcessTask",
+    "Microsoft.FileSystemTask": "ssisrun.tasks.file_system:FileSystemTask",
 }
 
 
