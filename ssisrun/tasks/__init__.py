@@ -22,6 +22,7 @@ REGISTRY: dict[str, str] = {
     "Microsoft.ExpressionTask": "ssisrun.tasks.expression:ExpressionTask",
     "Microsoft.ExecuteProcess": "ssisrun.tasks.execute_process:ExecuteProcessTask",
     "Microsoft.FileSystemTask": "ssisrun.tasks.file_system:FileSystemTask",
+    "Microsoft.SendMailTask": "ssisrun.tasks.send_mail:SendMailTask",
 }
 
 
