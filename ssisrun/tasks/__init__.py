@@ -23,6 +23,7 @@ REGISTRY: dict[str, str] = {
     "Microsoft.ExecuteProcess": "ssisrun.tasks.execute_process:ExecuteProcessTask",
     "Microsoft.FileSystemTask": "ssisrun.tasks.file_system:FileSystemTask",
     "Microsoft.SendMailTask": "ssisrun.tasks.send_mail:SendMailTask",
+    "Microsoft.FtpTask": "ssisrun.tasks.ftp:FtpTask",
 }
 
 
