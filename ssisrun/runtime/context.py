@@ -24,6 +24,12 @@ class TaskContext:
         self.properties = properties
         self.cancelled: threading.Event = engine.cancel_event
 
+    @property
+    def engine(self) -> Engine:
+        """The run this task belongs to (the Execute Package task starts a child run from
+        it; the Script task reads ``--script`` from its request)."""
+        return self._engine
+
     # ---- settings
 
     def property(self, name: str, default: Any) -> Any:

@@ -24,12 +24,14 @@ leaves room (documented in docs/runtime.md):
 
 from __future__ import annotations
 
+import contextvars
 import getpass
 import os
 import platform
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +76,10 @@ _ENGINE_PROPERTIES = {
     "AssignExpression": "assign_expression",
 }
 
+#: the event handlers running in this chain of cause and effect (threads inherit it)
+_RUNNING_HANDLERS: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "ssisrun_running_handlers", default=frozenset())
+
 _DONE = "done"
 _SKIPPED = "skipped"
 _PENDING = "pending"
@@ -82,11 +88,18 @@ _RUNNING = "running"
 
 class Engine:
     def __init__(self, package: Package, request: RunRequest | None = None,
-                 bus: EventBus | None = None) -> None:
+                 bus: EventBus | None = None, *, parent_scope: Scope | None = None,
+                 cancel_event: threading.Event | None = None) -> None:
         self.package = package
         self.request = request or RunRequest()
         self.bus = bus or EventBus()
-        self.cancel_event = threading.Event()
+        #: a child run (Execute Package): the parent's cancel event, and the scope of the
+        #: Execute Package task, where names the child does not define are looked up
+        self.cancel_event = cancel_event or threading.Event()
+        self.parent_scope = parent_scope
+        #: a child run: called with each event that no handler stopped (System::Propagate),
+        #: so the parent relays it to its own handlers (:meth:`relay_event`)
+        self.on_propagated: Callable[[Event], None] | None = None
         self.store = VariableStore(on_changed=self._variable_changed)
         self.scopes: dict[int, Scope] = {}
         self.error_counts: dict[int, int] = defaultdict(int)
@@ -145,7 +158,8 @@ class Engine:
         for name, code, value in self._system_values():
             self.store.add_global(RuntimeVariable("System", name, code, value, read_only=True))
         for exe in pkg.walk():
-            parent_scope = self.scopes.get(id(exe.parent)) if exe.parent is not None else None
+            parent_scope = (self.scopes.get(id(exe.parent)) if exe.parent is not None
+                            else self.parent_scope)
             own: dict[str, RuntimeVariable] = {}
             for var in exe.variables:
                 value = var.value
@@ -297,25 +311,39 @@ class Engine:
                     description: str = "", data: dict[str, Any] | None = None) -> None:
         event = Event(kind, source.path, source.name, source.dtsid, code,
                       self.mask(description), data=dict(data or {}))
-        if kind == EventKind.OnError:
+        self._count(source, event)
+        self.bus.publish(event)
+        if self._run_handlers(source, kind, event) and self.on_propagated is not None:
+            self.on_propagated(event)
+
+    def relay_event(self, host: Executable, event: Event) -> None:
+        """An event of a child package that ``host`` (an Execute Package task) runs: it
+        counts against ``host`` and its ancestors and goes to their handlers, as in SSIS.
+        The child's own bus has published it already."""
+        self._count(host, event)
+        if self._run_handlers(host, event.kind, event) and self.on_propagated is not None:
+            self.on_propagated(event)
+
+    def _count(self, source: Executable, event: Event) -> None:
+        if event.kind == EventKind.OnError:
             with self._lock:
                 self.errors += 1
-                self._errors_of[id(source)].append(description)
+                self._errors_of[id(source)].append(event.description)
                 for node in (source, *source.ancestors()):
                     self.error_counts[id(node)] += 1
                     limit = node.maximum_error_count
                     if limit and self.error_counts[id(node)] >= limit:
                         self.failed.add(id(node))
-        elif kind == EventKind.OnWarning:
+        elif event.kind == EventKind.OnWarning:
             with self._lock:
                 self.warnings += 1
-        self.bus.publish(event)
-        self._run_handlers(source, kind, event)
 
-    def _run_handlers(self, source: Executable, kind: EventKind, event: Event) -> None:
+    def _run_handlers(self, source: Executable, kind: EventKind, event: Event) -> bool:
+        """Run the handlers for ``kind`` from ``source`` up; False when one of them set
+        System::Propagate to False."""
         chain = (source, *source.ancestors())
         if any(isinstance(n, EventHandler) and n.event_name == kind.value for n in chain):
-            return  # inside a handler for this very event: no recursion
+            return True  # inside a handler for this very event: no recursion
         for node in chain:
             if isinstance(node, EventHandler) or node.disable_event_handlers:
                 continue
@@ -323,9 +351,22 @@ class Engine:
             if handler is None:
                 continue
             if not self._run_handler(handler, event):
-                break
+                return False
+        return True
 
     def _run_handler(self, handler: EventHandler, event: Event) -> bool:
+        running = _RUNNING_HANDLERS.get()
+        if id(handler) in running:
+            # raised, directly or through other handlers, by this handler's own work: running
+            # it again would never end (and would wait for itself)
+            return True
+        token = _RUNNING_HANDLERS.set(running | {id(handler)})
+        try:
+            return self._run_handler_now(handler, event)
+        finally:
+            _RUNNING_HANDLERS.reset(token)
+
+    def _run_handler_now(self, handler: EventHandler, event: Event) -> bool:
         scope = self.scopes[id(handler)]
         with self._handler_locks[id(handler)]:
             code = event.code & 0xFFFFFFFF
@@ -517,7 +558,14 @@ class Engine:
     def _stop_starting(self, container: Executable) -> bool:
         if self.cancel_event.is_set():
             return True
-        return any(id(node) in self.failed for node in (container, *container.ancestors()))
+        for node in (container, *container.ancestors()):
+            if id(node) in self.failed:
+                return True
+            if isinstance(node, EventHandler):
+                # a handler runs because its owner raised the event, even when that event
+                # (an OnError) has just failed the owner
+                return False
+        return False
 
     def _run_container(self, container: Container) -> ExecResult:
         failed = self._run_children(container)
@@ -623,7 +671,9 @@ class Engine:
                     else:
                         state[id(child)] = _RUNNING
                         running += 1
-                        thread = threading.Thread(target=work, args=(child,),
+                        # the thread inherits which handlers are running (see _run_handler)
+                        thread = threading.Thread(target=contextvars.copy_context().run,
+                                                  args=(work, child),
                                                   name=f"ssisrun {child.path}", daemon=True)
                         threads.append(thread)
                         thread.start()

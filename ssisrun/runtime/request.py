@@ -33,6 +33,8 @@ class RunRequest:
     checkpoint_file: str | None = None
     #: record completed loop iterations and resume a restarted loop at the failed item
     resume_loops: bool = False
+    #: Script tasks' Python replacements (``--script``): ``[CHILD:]\\Package\\Task`` -> file
+    scripts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
