@@ -9,6 +9,7 @@ types it implements here, one line each, beside its registry entry.
 
 from __future__ import annotations
 
+from ssisrun.dataflow.components import REGISTRY as _COMPONENTS
 from ssisrun.tasks import REGISTRY as _TASKS
 
 #: the containers the run time walks itself
@@ -19,7 +20,7 @@ CONTAINERS = frozenset({"Microsoft.Package", "STOCK:SEQUENCE", "STOCK:FORLOOP",
 RUNNABLE_EXECUTABLES: frozenset[str] = CONTAINERS | frozenset(_TASKS)
 
 #: canonical data-flow component types the pipeline engine can execute
-RUNNABLE_COMPONENTS: frozenset[str] = frozenset()
+RUNNABLE_COMPONENTS: frozenset[str] = frozenset(_COMPONENTS)
 
 
 def executable_is_runnable(executable_type: str) -> bool:

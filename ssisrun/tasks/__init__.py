@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 #: canonical executable type -> "module:class"
 REGISTRY: dict[str, str] = {
+    "Microsoft.Pipeline": "ssisrun.tasks.data_flow:DataFlowTask",
     "Microsoft.ExpressionTask": "ssisrun.tasks.expression:ExpressionTask",
     "Microsoft.ExecuteProcess": "ssisrun.tasks.execute_process:ExecuteProcessTask",
     "Microsoft.FileSystemTask": "ssisrun.tasks.file_system:FileSystemTask",
