@@ -10,7 +10,7 @@ this ssisrun cannot run yet. A package with no ``error`` problem could run.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -87,8 +87,10 @@ class ValidationResult:
 
 
 class _Validator:
-    def __init__(self, package: Package) -> None:
+    def __init__(self, package: Package, scripts: Mapping[str, str] | None = None) -> None:
         self.package = package
+        #: Script tasks' Python replacements (``--script``)
+        self.scripts: Mapping[str, str] = scripts or {}
         self.problems: list[Problem] = []
         self._scopes: dict[int, dict[str, SsisType]] = {}
         self._warned_project = False
@@ -339,6 +341,12 @@ class _Validator:
             for attr in ("ReadOnlyVariables", "ReadWriteVariables"):
                 for name in _split_names(body.get(attr) or ""):
                     self.check_variable(task, name, f"the script's {attr}")
+            if not task.disabled:
+                from ssisrun.tasks.script import check_script_task
+
+                message = check_script_task(self.package, task, self.scripts)
+                if message:
+                    self.error(task.path, message, task.line)
         elif kind == "Microsoft.ExecutePackageTask" and body is not None:
             self.check_execute_package(task, body)
         if task.data_flow is not None:
@@ -417,9 +425,11 @@ def _split_names(text: str) -> Iterable[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def validate_package(package: Package) -> ValidationResult:
-    """Validate a loaded package; see the module docstring."""
-    problems = _Validator(package).run()
+def validate_package(package: Package,
+                     scripts: Mapping[str, str] | None = None) -> ValidationResult:
+    """Validate a loaded package; see the module docstring. ``scripts`` are the Script
+    tasks' Python replacements given on the command line (``--script``)."""
+    problems = _Validator(package, scripts).run()
     # One problem is one line of the report: drop exact repeats.
     seen: set[Problem] = set()
     unique = []

@@ -113,6 +113,11 @@ class ExecOptions:
 @click.option("--junit", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write a JUnit XML report at the end: one testcase per executable run, "
               "with its errors, or skipped.")
+@click.option("--script", "scripts", multiple=True, metavar="'\\Package\\TASK=FILE.py'",
+              help="Run FILE.py (which defines main(Dts)) for the Script task at that path, "
+              "instead of its C# or VB code. Repeatable. 'CHILD:\\Package\\TASK=FILE.py' "
+              "targets a task of the child package CHILD. Without it, "
+              "PKG.scripts/TASK_PATH.py beside the package is used (see docs/runtime.md).")
 def exec_command(
     package_file: str | None,
     project_path: str | None,
@@ -135,6 +140,7 @@ def exec_command(
     warn_as_error: bool,
     log_json: str | None,
     junit: str | None,
+    scripts: tuple[str, ...] = (),
 ) -> int:
     """Run a package, the way dtexec does.
 
@@ -173,6 +179,7 @@ def exec_command(
         warn_as_error=warn_as_error,
         checkpoint_file=checkpoint_file,
         resume_loops=resume_loops,
+        scripts=_pairs(scripts, "--script"),
     )
     if checkpointing == "on":
         request.save_checkpoints, request.checkpoint_usage = True, 1  # IfExists
@@ -198,13 +205,22 @@ def run_exec(options: ExecOptions) -> int:
     package = load_from_options(options.package_file, options.project_path,
                                 options.package_name, options.no_project)
     secrets = _prepare(package, request)
+    if request.scripts:
+        from ssisrun.tasks.script import unknown_overrides
+
+        unknown = unknown_overrides(package, request.scripts)
+        if unknown:
+            tasks = [e.path for e in package.walk() if e.executable_type == "Microsoft.ScriptTask"]
+            raise click.UsageError(f"--script names {', '.join(unknown)}, which is not a Script "
+                                   f"task of the package (its Script tasks: "
+                                   f"{', '.join(tasks) or 'none'})")
     for check in options.checks:
         message = check(package)
         if message:
             click.echo(f"Error: {message}", err=True)
             return 1
     if options.validate:
-        return _validate(package, request.warn_as_error)
+        return _validate(package, request.warn_as_error, request.scripts)
     bus = EventBus()
     console = DtexecConsole(level, secrets)
     replay: list[Any] = []
@@ -315,10 +331,11 @@ def _prepare(package: Package, request: RunRequest) -> list[str]:
     return secrets
 
 
-def _validate(package: Package, warn_as_error: bool) -> int:
+def _validate(package: Package, warn_as_error: bool,
+              scripts: dict[str, str] | None = None) -> int:
     from ssisrun.validate import validate_package
 
-    result = validate_package(package)
+    result = validate_package(package, scripts)
     click.echo(f"Validating package {package.name} ({package.source}, format version "
                f"{package.format_version})")
     for problem in result.problems:
