@@ -282,8 +282,8 @@ def test_independent_branches_run_in_parallel() -> None:
 
 
 def test_unsupported_task_fails_with_a_clear_error() -> None:
-    xml = package(8, [Exe("Sql", "sql", object_data="<x/>")])
+    xml = package(8, [Exe("Wmi", "Microsoft.WmiDataReaderTask", object_data="<x/>")])
     engine, events = run(xml)
     assert engine.result.result == ExecResult.Failure  # type: ignore[attr-defined]
     errors = [e.description for e in events if e.kind == EventKind.OnError]
-    assert errors == ["task type Microsoft.ExecuteSQLTask cannot be run by this ssisrun yet"]
+    assert errors == ["task type Microsoft.WmiDataReaderTask cannot be run by this ssisrun yet"]

@@ -199,3 +199,15 @@ def test_sensitive_parameter_values_never_reach_events() -> None:
     text = " ".join(e.description for e in events)
     assert "hunter2-secret" not in text
     assert "********" in text
+
+
+def test_a_variable_expression_is_evaluated_in_its_own_scope() -> None:
+    inner = Exe("Seq", "seq", variables=[Var("Base", 3, "100")],
+                children=[expr_task("Read", "@[User::Out] = @[User::Derived]")])
+    xml = package(8, [inner],
+                  variables=[Var("Base", 3, "1"), Var("Out", 3, "0"),
+                             Var("Derived", 3, "0", props={"EvaluateAsExpression": True,
+                                                           "Expression": "@[User::Base] * 2"})])
+    engine, _ = run(xml)
+    # Derived belongs to the package: it sees the package's Base (1), not the Sequence's
+    assert value(engine, "User::Out") == 2

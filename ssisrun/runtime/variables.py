@@ -34,7 +34,7 @@ class RuntimeVariable:
     __slots__ = (
         "namespace", "name", "data_type", "_value", "read_only", "expression",
         "raise_changed_event", "scope_path", "description", "dtsid", "sensitive",
-        "_compiled", "_evaluating",
+        "_compiled", "_evaluating", "owner",
     )
 
     def __init__(
@@ -66,6 +66,8 @@ class RuntimeVariable:
         self.sensitive = sensitive
         self._compiled: CompiledExpression | None = None
         self._evaluating = False
+        #: the scope of the container that owns the variable (None for globals)
+        self.owner: Scope | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -94,6 +96,8 @@ class Scope(Mapping[str, Any]):
         self.own = own
         self.parent = parent
         self.store = store
+        for var in own.values():
+            var.owner = self
 
     # ---- resolution
 
@@ -143,7 +147,8 @@ class Scope(Mapping[str, Any]):
     def value_of(self, var: RuntimeVariable) -> Any:
         if not var.expression:
             return var.stored_value
-        return self.store.evaluate_variable(var, self)
+        # an expression sees what its own container sees, whoever reads the variable
+        return self.store.evaluate_variable(var, var.owner or self)
 
     def set(self, name: str, value: Any, source_type: SsisType | None = None) -> None:
         """Assign, converting to the variable's fixed type."""
