@@ -55,15 +55,20 @@ def test_containers_only_can_run(runner: CliRunner, tmp_path: Path, v: int) -> N
 def test_runnable_types_are_the_containers_and_the_registered_tasks() -> None:
     from ssisrun.tasks import REGISTRY
 
-    assert not capabilities.executable_is_runnable("Microsoft.ExecuteSQLTask")
+    assert not capabilities.executable_is_runnable("Microsoft.WebServiceTask")
     assert capabilities.executable_is_runnable("STOCK:FORLOOP")
     assert capabilities.executable_is_runnable("Microsoft.ExpressionTask")
     assert capabilities.RUNNABLE_EXECUTABLES == capabilities.CONTAINERS | frozenset(REGISTRY)
 
 
+#: a task type this ssisrun cannot run
+WEB_SERVICE = "Microsoft.WebServiceTask"
+
+
 @pytest.mark.parametrize("v", VERSIONS)
 def test_a_task_cannot_run_yet(runner: CliRunner, tmp_path: Path, v: int) -> None:
-    xml = package(v, [Exe("Seq", "seq", children=[Exe("Insert rows", "sql")])], name="Load")
+    xml = package(v, [Exe("Seq", "seq", children=[Exe("Insert rows", WEB_SERVICE)])],
+                  name="Load")
     file = write(tmp_path, xml)
     code, data = validate_json(runner, file)
     assert code == 1
@@ -71,10 +76,10 @@ def test_a_task_cannot_run_yet(runner: CliRunner, tmp_path: Path, v: int) -> Non
     [problem] = data["problems"]
     assert problem["severity"] == "error"
     assert problem["path"] == "\\Package\\Seq\\Insert rows"
-    assert "Microsoft.ExecuteSQLTask" in problem["message"]
+    assert "Microsoft.WebServiceTask" in problem["message"]
     assert "cannot be run" in problem["message"]
     needle = ('DTS:refId="Package\\Seq\\Insert rows"' if v >= 6
-              else '<DTS:Executable DTS:ExecutableType="Microsoft.SqlServer.Dts.Tasks')
+              else f'<DTS:Executable DTS:ExecutableType="{WEB_SERVICE}')
     assert problem["line"] == line_of(xml, needle)
 
 
@@ -88,7 +93,7 @@ def test_disabled_task_is_not_reported(runner: CliRunner, tmp_path: Path) -> Non
 
 
 def test_json_output_shape(runner: CliRunner, tmp_path: Path) -> None:
-    file = write(tmp_path, package(3, [Exe("T", "sql")], name="Load"))
+    file = write(tmp_path, package(3, [Exe("T", WEB_SERVICE)], name="Load"))
     code, data = validate_json(runner, file)
     assert code == 1
     assert set(data) == {"package", "name", "format_version", "valid", "errors", "warnings",
@@ -100,14 +105,14 @@ def test_json_output_shape(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_text_output(runner: CliRunner, tmp_path: Path) -> None:
-    xml = package(8, [Exe("Insert rows", "sql")], name="Load")
+    xml = package(8, [Exe("Insert rows", WEB_SERVICE)], name="Load")
     file = write(tmp_path, xml)
     result = runner.invoke(cli, ["validate", str(file)])
     assert result.exit_code == 1
     line = line_of(xml, 'DTS:refId="Package\\Insert rows"')
     assert result.output.splitlines() == [
         f"Validating package Load ({file}, format version 8)",
-        f"  error   \\Package\\Insert rows (line {line}): task type Microsoft.ExecuteSQLTask "
+        f"  error   \\Package\\Insert rows (line {line}): task type {WEB_SERVICE} "
         "cannot be run by this ssisrun yet",
         "Result: the package cannot run: 1 error(s), 0 warning(s).",
     ]

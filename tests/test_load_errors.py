@@ -190,7 +190,7 @@ def test_project_without_package_lists_the_packages(runner: CliRunner, tmp_path:
 
 def test_validate_and_show_write_no_files(runner: CliRunner, tmp_path: Path) -> None:
     file = tmp_path / "Good.dtsx"
-    file.write_text(package(8, [Exe("T")]), encoding="utf-8")
+    file.write_text(package(8, [Exe("T", "Microsoft.WebServiceTask")]), encoding="utf-8")
     before = _snapshot(tmp_path)
     assert runner.invoke(cli, ["validate", str(file)]).exit_code == 1
     assert runner.invoke(cli, ["validate", "--format", "json", str(file)]).exit_code == 1

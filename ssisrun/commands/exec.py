@@ -29,6 +29,30 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return result
 
 
+def _connections(path: str | None, environment: str | None, conns: tuple[str, ...],
+                 sql_dialect: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """Connection strings and T-SQL dialects from --connections, --conn and
+    --sql-dialect (the command line wins)."""
+    from ssisrun.connections import read_connections_file
+    from ssisrun.errors import UsageError
+
+    connections: dict[str, str] = {}
+    dialects: dict[str, str] = {}
+    if path is not None:
+        try:
+            found = read_connections_file(path, environment)
+        except UsageError as exc:
+            raise click.UsageError(exc.message) from None
+        connections.update(found.connections)
+        dialects.update(found.sql_dialects)
+    elif environment is not None:
+        raise click.UsageError("--environment needs --connections FILE")
+    connections.update(_pairs(conns, "--conn"))
+    if sql_dialect:
+        dialects["*"] = sql_dialect
+    return connections, dialects
+
+
 @dataclass
 class ExecOptions:
     """Everything ``ssisrun exec`` (and ``ssisrun dtexec``, which translates dtexec's
@@ -60,8 +84,20 @@ class ExecOptions:
 @click.option("--param", "params", multiple=True, metavar="[$Package::|$Project::]NAME=VALUE",
               help="Set a package or project parameter. Repeatable.")
 @click.option("--conn", "conns", multiple=True, metavar="NAME=CONNECTION_STRING",
-              help="Replace a connection manager's connection string (by name or DTSID). "
-              "Repeatable.")
+              help="Replace a connection manager's connection string (by name or DTSID): "
+              "a connection string, or a SQLAlchemy URL (postgresql://user@host/db). "
+              "Repeatable; wins over --connections.")
+@click.option("--connections", "connections_file", metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="A TOML file of connection strings by connection manager name, one table "
+              "per environment ([dev], [prod]); values may use ${ENV_VAR}, and an entry may "
+              "be a table {connection = '...', sql_dialect = 'postgres'}.")
+@click.option("--environment", metavar="NAME",
+              help="The table of the --connections file to use (default: [default], or the "
+              "only table).")
+@click.option("--sql-dialect", metavar="DIALECT",
+              help="Translate the T-SQL of Execute SQL tasks to this dialect (postgres, "
+              "sqlite, oracle, mysql ...) with sqlglot (pip install 'ssisrun[translate]').")
 @click.option("--set", "set_values", multiple=True, metavar="'PATH;VALUE'",
               help="dtexec's /Set: give a property path a value, e.g. "
               "'\\Package.Variables[User::N].Properties[Value];5', "
@@ -126,6 +162,9 @@ def exec_command(
     variables: tuple[str, ...],
     params: tuple[str, ...],
     conns: tuple[str, ...],
+    connections_file: str | None,
+    environment: str | None,
+    sql_dialect: str | None,
     set_values: tuple[str, ...],
     config_files: tuple[str, ...],
     max_concurrent: int,
@@ -169,10 +208,12 @@ def exec_command(
         if not sep or not path.strip():
             raise click.UsageError(f"--set takes 'PROPERTY_PATH;VALUE', got '{item}'")
         entries.append((path.strip(), value))
+    connections, dialects = _connections(connections_file, environment, conns, sql_dialect)
     request = RunRequest(
         variables=_pairs(variables, "--var"),
         parameters=_pairs(params, "--param"),
-        connections=_pairs(conns, "--conn"),
+        connections=connections,
+        sql_dialects=dialects,
         set_values=entries,
         max_concurrent=max_concurrent,
         path_map=maps,

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 from ssisrun.runtime.events import EventKind
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from ssisrun.connections import Database
     from ssisrun.expressions import CompiledAssignment, CompiledExpression
     from ssisrun.model import ConnectionManager, TaskHost
     from ssisrun.runtime.engine import Engine
@@ -41,6 +44,12 @@ class TaskContext:
         """The connection manager a task names (DTSID, refId or name) and its connection
         string after ``--conn`` and property expressions."""
         return self._engine.connection(ref, self.scope)
+
+    def database(self, ref: str) -> AbstractContextManager[Database]:
+        """An open connection to the database of the connection manager ``ref`` (the run's
+        retained connection when it has RetainSameConnection)."""
+        cm, text = self.connection(ref)
+        return self._engine.connections.open(cm, text, self.map_path)
 
     def map_path(self, path: str) -> str:
         """A Windows path (``C:\\data\\in.csv``) as a path on this machine."""

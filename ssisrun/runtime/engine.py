@@ -35,6 +35,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ssisrun.connections import ConnectionRegistry
 from ssisrun.errors import ExpressionError, SsisrunError
 from ssisrun.model import (
     ConnectionManager,
@@ -122,6 +123,8 @@ class Engine:
         self.max_concurrent = limit
         self.slots = threading.BoundedSemaphore(limit)
         self.checkpoint = self._checkpoint_session()
+        #: the run's database connections (RetainSameConnection), closed when the run ends
+        self.connections = ConnectionRegistry(self.request.sql_dialects)
 
     # ------------------------------------------------------------------ variables
 
@@ -392,6 +395,12 @@ class Engine:
     # ------------------------------------------------------------------ running
 
     def run(self) -> RunResult:
+        try:
+            return self._run()
+        finally:
+            self.connections.close()
+
+    def _run(self) -> RunResult:
         from ssisrun.runtime.checkpoint import CheckpointError
 
         pkg = self.package

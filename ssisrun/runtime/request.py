@@ -19,6 +19,9 @@ class RunRequest:
     parameters: dict[str, str] = field(default_factory=dict)
     #: connection manager name -> connection string (``--conn``)
     connections: dict[str, str] = field(default_factory=dict)
+    #: connection manager name or DTSID ("*": every one) -> SQL dialect that T-SQL is
+    #: translated to (``--sql-dialect``, ``sql_dialect`` in a ``--connections`` file)
+    sql_dialects: dict[str, str] = field(default_factory=dict)
     #: dtexec property paths (``--set``): ``\\Package.Variables[User::X].Properties[Value]``
     set_values: list[tuple[str, str]] = field(default_factory=list)
     #: overrides the package's MaxConcurrentExecutables when > 0

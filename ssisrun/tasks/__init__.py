@@ -23,6 +23,8 @@ REGISTRY: dict[str, str] = {
     "Microsoft.ExecuteProcess": "ssisrun.tasks.execute_process:ExecuteProcessTask",
     "Microsoft.ExecutePackageTask": "ssisrun.tasks.execute_package:ExecutePackageTask",
     "Microsoft.ScriptTask": "ssisrun.tasks.script:ScriptTask",
+    "Microsoft.ExecuteSQLTask": "ssisrun.tasks.execute_sql:ExecuteSqlTask",
+    "Microsoft.BulkInsertTask": "ssisrun.tasks.bulk_insert:BulkInsertTask",
     "Microsoft.FileSystemTask": "ssisrun.tasks.file_system:FileSystemTask",
     "Microsoft.SendMailTask": "ssisrun.tasks.send_mail:SendMailTask",
     "Microsoft.FtpTask": "ssisrun.tasks.ftp:FtpTask",
