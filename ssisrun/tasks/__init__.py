@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 
 #: canonical executable type -> "module:class"
 REGISTRY: dict[str, str] = {
+    "Microsoft.Pipeline": "ssisrun.tasks.data_flow:DataFlowTask",
     "Microsoft.ExpressionTask": "ssisrun.tasks.expression:ExpressionTask",
     "Microsoft.ExecuteProcess": "ssisrun.tasks.execute_process:ExecuteProcessTask",
-    "Microsoft.ExecutePackageTask": "ssisrun.tasks.execute_package:ExecutePackageTask",
-    "Microsoft.ScriptTask": "ssisrun.tasks.script:ScriptTask",
     "Microsoft.ExecuteSQLTask": "ssisrun.tasks.execute_sql:ExecuteSqlTask",
     "Microsoft.BulkInsertTask": "ssisrun.tasks.bulk_insert:BulkInsertTask",
+    "Microsoft.ExecutePackageTask": "ssisrun.tasks.execute_package:ExecutePackageTask",
+    "Microsoft.ScriptTask": "ssisrun.tasks.script:ScriptTask",
     "Microsoft.FileSystemTask": "ssisrun.tasks.file_system:FileSystemTask",
     "Microsoft.SendMailTask": "ssisrun.tasks.send_mail:SendMailTask",
     "Microsoft.FtpTask": "ssisrun.tasks.ftp:FtpTask",
