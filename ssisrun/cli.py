@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "eval": "ssisrun.commands.eval:eval_command",
     "exec": "ssisrun.commands.exec:exec_command",
     "dtexec": "ssisrun.commands.dtexec:dtexec_command",
+    "checkpoint": "ssisrun.commands.checkpoint:checkpoint_group",
     "catalog": "ssisrun.commands.catalog:catalog_group",
 }
 
@@ -32,6 +33,7 @@ SHORT_HELP: dict[str, str] = {
     "eval": "Evaluate an SSIS expression and print its value and SSIS type.",
     "exec": "Run a package, with dtexec's console output and exit codes.",
     "dtexec": "Run a package with dtexec's own options (/F, /Set, /Par, /Conn, /Rep ...).",
+    "checkpoint": "Inspect a checkpoint file, make executables run again, or delete it.",
     "catalog": "The execution catalog: create, start and stop executions; reports; workers.",
 }
 

@@ -19,14 +19,18 @@ from lxml import etree
 from ssisrun import capabilities
 from ssisrun.dtsx import types
 from ssisrun.model import (
+    CheckpointUsage,
     ConnectionManager,
     Container,
+    EventHandler,
     Executable,
     ForeachLoop,
     ForLoop,
     Package,
     Problem,
     TaskHost,
+    TransactionOption,
+    VarType,
     normalize_guid,
 )
 
@@ -186,6 +190,7 @@ class _Validator:
             if provider.config_string:
                 self.check_connection(pkg, provider.config_string,
                                       f"log provider '{provider.name}'", provider.line)
+        self.check_checkpoints()
         return self.problems
 
     # ---- expressions
@@ -410,6 +415,134 @@ class _Validator:
                             conn.connection_manager_ref_id) is None:
                     self.check_connection(task, ref, f"component '{component.name}'",
                                           component.line)
+
+
+    # ---- checkpoints
+
+    def check_checkpoints(self) -> None:
+        """Warn about designs that defeat checkpoints (docs/checkpoints.md)."""
+        pkg = self.package
+        if pkg.checkpoint_usage == CheckpointUsage.Always:
+            self.warning(pkg.path, "CheckpointUsage is Always: the first run of a job fails "
+                         "because there is no checkpoint file yet; use IfExists "
+                         "(ssisrun exec --checkpointing on)", pkg.line)
+        if not pkg.save_checkpoints:
+            return
+        in_flow = [exe for exe in pkg.walk() if not _in_event_handler(exe)]
+        if not any(exe.fail_package_on_failure for exe in in_flow):
+            self.warning(pkg.path, "SaveCheckpoints is on but no executable has "
+                         "FailPackageOnFailure=True, so there is no restart point: a failed "
+                         "run does not stop at the failing executable", pkg.line)
+        for exe in in_flow:
+            if exe.transaction_option == TransactionOption.Required and not any(
+                    a.transaction_option == TransactionOption.Required
+                    for a in exe.ancestors()):
+                if isinstance(exe, Package):
+                    self.warning(exe.path, "the package has TransactionOption=Required and "
+                                 "SaveCheckpoints is on: when a run fails its transaction rolls "
+                                 "back, but executables recorded as completed are skipped on a "
+                                 "restart, so their work is lost", exe.line)
+                else:
+                    self.warning(exe.path, f"'{exe.name}' has TransactionOption=Required and "
+                                 "the package saves checkpoints: the container restarts as a "
+                                 "whole, and work its transaction committed can run again if a "
+                                 "run stops between the commit and the checkpoint write",
+                                 exe.line)
+            if exe is not pkg and not isinstance(exe, EventHandler) and exe.event_handlers:
+                events = ", ".join(h.event_name or h.name for h in exe.event_handlers)
+                self.warning(exe.path, f"'{exe.name}' has event handlers ({events}) and the "
+                             "package saves checkpoints: handlers will not run for executables "
+                             "skipped on a restart", exe.line)
+        self._check_object_variables(in_flow)
+
+    def _check_object_variables(self, executables: list[Executable]) -> None:
+        """An Object variable is not saved in the checkpoint file, so one written before a
+        restart point and read after it is empty on a restart. Approximation: an Object
+        variable that a task writes (an Execute SQL result binding, a Recordset
+        destination, a Script task's ReadWriteVariables) and that a Foreach ADO or From
+        Variable enumerator or a task reads (Execute SQL parameter bindings, a Script
+        task's variables) anywhere in the control flow, unless one loop or transacted
+        container (which restarts as a whole) holds both."""
+        objects: dict[str, Executable] = {}
+        for exe in executables:
+            for var in exe.variables:
+                if var.data_type in (VarType.Object, VarType.Dispatch):
+                    objects.setdefault(var.qualified_name, exe)
+        if not objects:
+            return
+        writers: dict[str, list[Executable]] = {}
+        readers: dict[str, list[Executable]] = {}
+        for exe in executables:
+            wrote, read = _variables_used(exe)
+            for name in wrote:
+                writers.setdefault(_qualified(name), []).append(exe)
+            for name in read:
+                readers.setdefault(_qualified(name), []).append(exe)
+        for name in objects:
+            for reader in readers.get(name, []):
+                for writer in writers.get(name, []):
+                    if writer is reader or _restart_together(writer, reader):
+                        continue
+                    self.warning(reader.path, f"Object variable {name} is written by "
+                                 f"{writer.path} and read here; Object variables are not saved "
+                                 "in checkpoint files, so after a restart that skips the writer "
+                                 "it is empty", reader.line)
+                    break
+
+
+def _in_event_handler(exe: Executable) -> bool:
+    return any(isinstance(a, EventHandler) for a in (exe, *exe.ancestors()))
+
+
+def _qualified(name: str) -> str:
+    ref = name.strip()
+    if ref.startswith("@[") and ref.endswith("]"):
+        ref = ref[2:-1]
+    return ref if "::" in ref else f"User::{ref}"
+
+
+def _restart_together(a: Executable, b: Executable) -> bool:
+    """Whether one loop or transacted container holds both (it restarts as a whole)."""
+    from ssisrun.runtime.restart import is_atomic
+
+    above_a = {id(x) for x in (a, *a.ancestors()) if is_atomic(x)}
+    return any(id(x) in above_a for x in (b, *b.ancestors()) if is_atomic(x))
+
+
+def _variables_used(exe: Executable) -> tuple[list[str], list[str]]:
+    """(written, read) variable names of an executable, as far as checkpoints care."""
+    written: list[str] = []
+    read: list[str] = []
+    if isinstance(exe, ForeachLoop) and exe.enumerator is not None:
+        enum = exe.enumerator
+        if enum.enumerator_type == "ADO":
+            read.append(str(enum.settings.get("VarName", "")))
+        elif enum.enumerator_type == "FromVariable":
+            read.append(str(enum.settings.get("VariableName", "")))
+    if not isinstance(exe, TaskHost):
+        return written, [r for r in read if r]
+    body = _first_element(exe.object_data)
+    kind = exe.executable_type
+    if kind == "Microsoft.ExecuteSQLTask" and body is not None:
+        for child in body:
+            if not isinstance(child.tag, str):
+                continue
+            name = child.get(SQLTASK_NS + "DtsVariableName") or ""
+            local = etree.QName(child).localname
+            if local == "ResultBinding":
+                written.append(name)
+            elif local == "ParameterBinding":
+                read.append(name)
+    elif kind == "Microsoft.ScriptTask" and body is not None:
+        read += _split_names(body.get("ReadOnlyVariables") or "")
+        both = _split_names(body.get("ReadWriteVariables") or "")
+        written += both
+        read += both
+    if exe.data_flow is not None:
+        for component in exe.data_flow.components:
+            if "recordset" in component.component_type.lower():
+                written.append(str(component.properties.get("VariableName", "")))
+    return [w for w in written if w], [r for r in read if r]
 
 
 def _first_element(data: etree._Element | None) -> etree._Element | None:
