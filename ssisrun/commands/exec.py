@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ssisrun.commands.catalog import exec_scale_out, scale_out_options
 from ssisrun.commands.options import load_from_options, package_source
 from ssisrun.runtime.request import RunRequest
 
@@ -78,6 +79,7 @@ class ExecOptions:
 
 @click.command("exec")
 @package_source
+@scale_out_options
 @click.option("--var", "variables", multiple=True, metavar="NS::NAME=VALUE",
               help="Set a variable's value before the run (User:: when no namespace). "
               "Repeatable.")
@@ -180,6 +182,7 @@ def exec_command(
     log_json: str | None,
     junit: str | None,
     scripts: tuple[str, ...] = (),
+    **scale_out: Any,
 ) -> int:
     """Run a package, the way dtexec does.
 
@@ -195,6 +198,10 @@ def exec_command(
     """
     from ssisrun.runtime.setvalues import CONFIG_FILE
 
+    rc = exec_scale_out(package_file, params=params, conns=conns, variables=variables,
+                        checkpointing=checkpointing, plain=plain, options=scale_out)
+    if rc is not None:
+        return rc
     maps = []
     for item in path_maps:
         prefix, sep, target = item.partition("=")
