@@ -309,11 +309,6 @@ run_package(load_package(sys.argv[1]), RunRequest(
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: CheckpointFile.write (ssisrun/runtime/checkpoint.py) names its temporary file "
-    ".NAME.<pid>.tmp; a run killed between creating it and os.replace leaves it behind, and "
-    "no later run removes it (CheckpointSession.start/finish and CheckpointFile.delete only "
-    "know NAME), so a copy of the saved variables outlives the successful run"))
 def test_a_temporary_file_left_by_a_killed_run_is_removed(tmp_path: Path) -> None:
     log = tmp_path / "log"
     pkg_file = tmp_path / "Two.dtsx"

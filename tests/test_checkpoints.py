@@ -159,9 +159,12 @@ def test_parallel_branches_restart_exactly_what_did_not_complete(tmp_path: Path)
                   props={"MaxConcurrentExecutables": 4})
     file = write(tmp_path, xml)
     run_package(load_package(file), on(tmp_path))
-    assert sorted(lines(log)) == ["A", "B", "C"]
+    first = lines(log)
+    # D failed the package, which then starts nothing new: B may or may not have started
+    assert "D" not in first and {"A", "C"} <= set(first)
     flag.unlink()
     assert run_package(load_package(file), on(tmp_path)).result == ExecResult.Success
+    # every executable ran exactly once across both runs
     assert sorted(lines(log)) == ["A", "B", "C", "D"]
 
 

@@ -35,6 +35,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -421,10 +422,21 @@ class CheckpointFile:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
                 self._lock_fd = fd
+                self._remove_stale_temporary_files()
                 return
             os.close(fd)
         raise CheckpointError("cannot lock the checkpoint file: its lock file keeps changing",
                               path=str(self.path))
+
+    def _remove_stale_temporary_files(self) -> None:
+        """A run killed between writing its temporary file and renaming it leaves the
+        file behind; the lock holder is the only writer, so any left is stale (and may
+        hold saved values): remove it."""
+        for stale in self.path.parent.glob(f".{glob_escape(self.path.name)}.*.tmp"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
 
     def _lock_once(self) -> int:
         try:
