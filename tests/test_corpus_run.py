@@ -2,9 +2,9 @@
 Windows paths mapped into a temp folder (skipped when ../shared/corpus is absent).
 
 Tests send network traffic to loopback only, and real packages name their authors' servers
-(SMTP relays, database and FTP hosts on private addresses). So only packages whose tasks
-work on local files and processes run here: containers, Expression, Execute Process,
-File System and Script tasks. Every drive letter is mapped into the test's temp folder,
+(SMTP relays, database and FTP hosts on private addresses), and their C# scripts can do
+anything. So only packages whose tasks work on local files and processes run here:
+containers, Expression, Execute Process and File System tasks. Every drive letter is mapped into the test's temp folder,
 so no package touches the machine's own files."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _runnable() -> list[Path]:
 LOCAL_ONLY = frozenset({
     "Microsoft.Package", "STOCK:SEQUENCE", "STOCK:FORLOOP", "STOCK:FOREACHLOOP",
     "EventHandler", "Microsoft.ExpressionTask", "Microsoft.ExecuteProcess",
-    "Microsoft.FileSystemTask", "Microsoft.ScriptTask",
+    "Microsoft.FileSystemTask",
 })
 
 RUNNABLE = _runnable()
