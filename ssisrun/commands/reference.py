@@ -30,6 +30,14 @@ def render_reference() -> str:
             continue
         sub = click.Context(command, info_name=f"ssisrun {name}", **settings)
         parts += ["", f"## ssisrun {name}", "", "```text", command.get_help(sub), "```"]
+        if isinstance(command, click.Group):
+            for sub_name in command.list_commands(sub):
+                child = command.get_command(sub, sub_name)
+                if child is None:
+                    continue
+                leaf = click.Context(child, info_name=f"ssisrun {name} {sub_name}", **settings)
+                parts += ["", f"### ssisrun {name} {sub_name}", "", "```text",
+                          child.get_help(leaf), "```"]
     return "\n".join(parts) + "\n"
 
 
