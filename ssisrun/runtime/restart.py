@@ -28,6 +28,7 @@ from ssisrun.model import (
     normalize_guid,
 )
 from ssisrun.runtime.checkpoint import (
+    UNSAVED_TYPES,
     CheckpointData,
     CheckpointError,
     CheckpointFile,
@@ -40,6 +41,7 @@ from ssisrun.runtime.checkpoint import (
 
 if TYPE_CHECKING:
     from ssisrun.runtime.engine import Engine
+    from ssisrun.runtime.variables import RuntimeVariable
 
 
 def default_checkpoint_file(package: Package) -> Path:
@@ -82,6 +84,7 @@ class CheckpointSession:
         self.restarted = False
         self.written = False
         self._lock = threading.Lock()
+        self._owners: list[tuple[str, list[RuntimeVariable]]] | None = None
 
     # ---- start
 
@@ -202,21 +205,27 @@ class CheckpointSession:
             self.data.loops.pop(guid, None)
             self.restored_loops.pop(guid, None)
 
+    def _saved_owners(self) -> list[tuple[str, list[RuntimeVariable]]]:
+        """The variables a checkpoint keeps, by owner; found once per run."""
+        if self._owners is None:
+            engine = self.engine
+            owners = []
+            for exe in engine.package.walk():
+                if not exe.dtsid or isinstance(exe, EventHandler):
+                    continue
+                kept = [var for var in engine.scopes[id(exe)].own.values()
+                        if var.namespace != "System" and not var.expression
+                        and var.data_type not in UNSAVED_TYPES]
+                if kept:
+                    owners.append((normalize_guid(exe.dtsid), kept))
+            self._owners = owners
+        return self._owners
+
     def _write(self) -> None:
-        engine = self.engine
         variables: dict[str, Any] = {}
-        for exe in engine.package.walk():
-            if not exe.dtsid or isinstance(exe, EventHandler):
-                continue
-            scope = engine.scopes[id(exe)]
-            values = [
-                (var.namespace, var.name, var.dtsid, var.data_type, var.stored_value)
-                for var in scope.own.values()
-                if var.namespace != "System" and not var.expression
-            ]
-            saved = saved_variables(values)
-            if saved:
-                variables[normalize_guid(exe.dtsid)] = saved
+        for owner, kept in self._saved_owners():
+            variables[owner] = saved_variables(
+                [(v.namespace, v.name, v.dtsid, v.data_type, v.stored_value) for v in kept])
         self.data.variables = variables
         self.data.written = datetime.now()
         self.file.write(self.data)
