@@ -284,3 +284,23 @@ def test_files_round_trip(tmp_path: Path) -> None:
     first = read_checkpoint(tmp_path / "Pkg.ckp")
     (tmp_path / "copy.ckp").write_bytes(serialize(first))
     assert read_checkpoint(tmp_path / "copy.ckp") == first
+
+
+def test_var_on_the_restart_command_line_wins_over_the_saved_value(tmp_path: Path) -> None:
+    flag = tmp_path / "fail"
+    flag.touch()
+    log = tmp_path / "log"
+    copy = Exe("Copy", "Microsoft.ExpressionTask", props={"FailPackageOnFailure": True},
+               object_data='<ExpressionTask Expression="@[User::Out] = @[User::N]" />')
+    xml = package(8, [step("Gate", log, flag), copy], variables=[Var("N", 3, "1"),
+                                                                 Var("Out", 3, "0")],
+                  constraints=[Constraint("Gate", "Copy", "a")])
+    file = write(tmp_path, xml)
+    run_package(load_package(file), on(tmp_path))
+    flag.unlink()
+    from ssisrun.runtime import Engine
+
+    pkg = load_package(file)
+    engine = Engine(pkg, on(tmp_path, variables={"User::N": "7"}))
+    assert engine.run().result == ExecResult.Success
+    assert engine.scopes[id(pkg)].get("User::Out") == 7

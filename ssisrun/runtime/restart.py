@@ -166,6 +166,9 @@ class CheckpointSession:
                 self.restored_loops[normalize_guid(cont_id)] = list(loop.done)
                 self.data.loops[normalize_guid(cont_id)] = LoopProgress(
                     normalize_guid(cont_id), list(loop.done))
+        # values given on this command line (--var) win over the saved ones
+        for name, text in engine.request.variables.items():
+            engine._apply_variable_override(name, text)
         self.restarted = True
 
     # ---- during the run
