@@ -14,6 +14,9 @@ which needs .NET and SSIS's ``Dts`` object model. ssisrun runs Python instead, w
 3. the task itself, when it is an ssisrun Python script task: a ``ScriptProject`` with
    ``Language="Python"`` whose ``ProjectItem Name="ScriptMain.py"`` holds the code.
 
+A C# task without a Python replacement is compiled and run through Mono
+(:mod:`ssisrun.scripting`); a Visual Basic one needs a replacement.
+
 The Python defines ``main(Dts)``. ``Dts`` offers ``Dts.Variables["User::X"].Value`` (only the
 variables the task lists in ReadOnlyVariables / ReadWriteVariables, as in SSIS; writing a
 read-only one fails), ``Dts.TaskResult = Dts.Results.Success`` / ``Failure`` (Success when
@@ -205,9 +208,18 @@ def missing_message(package: Package, host: TaskHost, project: ScriptProject) ->
     if project.is_python:
         return (f"the Python Script Task {host.path} has no {PYTHON_ITEM} item; give "
                 f"--script '{host.path}=file.py' or put the file at {where}")
+    why = (" (Visual Basic scripts are not compiled: Mono on Linux has no VB compiler)"
+           if project.language_name == "VB" else "")
     return (f"no Python replacement for the {project.language_name} Script Task {host.path} "
-            f"(entry point {project.entry}); give --script '{host.path}=file.py' or put "
+            f"(entry point {project.entry}){why}; give --script '{host.path}=file.py' or put "
             f"file.py in the sidecar folder as {where}")
+
+
+def _way_out(package: Package, host: TaskHost) -> str:
+    folder = sidecar_folder(package)
+    where = str(folder / sidecar_name(host.path)) if folder else sidecar_name(host.path)
+    return (f"Give it a Python replacement: --script '{host.path}=file.py' or the file "
+            f"{where}")
 
 
 def check_script_task(package: Package, host: TaskHost,
@@ -219,6 +231,10 @@ def check_script_task(package: Package, host: TaskHost,
     except ScriptSetupError as exc:
         return str(exc)
     if source is None:
+        if project.language_name == "C#":
+            from ssisrun.scripting import check_csharp_task
+
+            return check_csharp_task(package, host, _way_out(package, host))
         return missing_message(package, host, project)
     try:
         compile(source.text, source.filename, "exec")
@@ -484,6 +500,10 @@ class ScriptTask(Task):
             ctx.error(E_LOAD, str(exc))
             return TaskOutcome(ExecResult.Failure)
         if source is None:
+            if project.language_name == "C#":
+                from ssisrun.scripting import run_csharp_script
+
+                return run_csharp_script(ctx, self.host)
             ctx.error(E_NO_REPLACEMENT, missing_message(package, self.host, project))
             return TaskOutcome(ExecResult.Failure)
         dts = Dts(ctx, project)
