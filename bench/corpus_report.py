@@ -250,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="how many times to time `ssisrun --version` (0: do not); default 10",
     )
+    parser.add_argument(
+        "--compile-scripts",
+        action="store_true",
+        help="also compile every C# Script Task through Mono and count those that compile, "
+        "and the packages that become fully runnable through them (bench/scripts.py)",
+    )
     args = parser.parse_args(argv)
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
@@ -261,6 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     if not find_packages(folder):
         print(f"corpus_report: no .dtsx files under {folder}", file=sys.stderr)
         return 2
+    if args.compile_scripts:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from scripts import corpus_rate  # bench/scripts.py
+
+        from ssisrun.scripting import compiler
+
+        print()
+        if compiler.mono_available():
+            corpus_rate(folder, 0)
+        else:
+            print(f"C# Script Tasks: not compiled; {compiler.INSTALL_HINT}")
     report(folder, max(0, args.startup_runs))
     return 0
 
