@@ -99,7 +99,7 @@ def corpus_rate(folder: Path, sample: int) -> None:
         components_ok = all(
             capabilities.component_is_runnable(c.component_type)
             for e in pkg.walk()
-            for c in (e.data_flow.components if getattr(e, "data_flow", None) else []))
+            for c in (flow.components if (flow := getattr(e, "data_flow", None)) else []))
         packages[path] = (indexes, all_csharp and others_ok and components_ok)
     chosen = list(range(len(tasks)))
     if 0 < sample < len(tasks):
@@ -125,6 +125,25 @@ def corpus_rate(folder: Path, sample: int) -> None:
         print(f"packages with Script Tasks: {len(packages)}; fully runnable through Mono (every "
               f"script compiles, every other executable and component is supported): "
               f"{runnable}")
+
+
+def start_times() -> tuple[float, float]:
+    """``ssisrun exec`` of a one-script package, whole process: the first run compiles the
+    script (its source is new), then the median of three cached runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        salt = str(int(time.time() * 1000) % 100000)
+        package = Path(tmp) / "Bench.dtsx"
+        package.write_text(ONE_SCRIPT_PACKAGE.replace("%SALT%", salt))
+        cmd = [sys.executable, "-m", "ssisrun", "exec", "--plain", str(package)]
+        timings = []
+        for _ in range(4):
+            started = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            timings.append(time.perf_counter() - started)
+            if proc.returncode != 0:
+                print(proc.stdout + proc.stderr)
+                raise SystemExit("the script package failed")
+        return timings[0], statistics.median(timings[1:])
 
 
 def script_start_in_process() -> float:
