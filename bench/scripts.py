@@ -14,11 +14,13 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from ssisrun import capabilities
 from ssisrun.dtsx import load_package
@@ -70,6 +72,11 @@ namespace ST_bench {
 """
 
 
+def _components(exe: object) -> list[Any]:
+    flow = getattr(exe, "data_flow", None)
+    return list(flow.components) if flow is not None else []
+
+
 def corpus_rate(folder: Path, sample: int) -> None:
     tasks: list[tuple[Path, str, object]] = []
     #: package -> (its C# tasks' indexes into tasks, whether everything else is supported)
@@ -99,7 +106,7 @@ def corpus_rate(folder: Path, sample: int) -> None:
         components_ok = all(
             capabilities.component_is_runnable(c.component_type)
             for e in pkg.walk()
-            for c in (flow.components if (flow := getattr(e, "data_flow", None)) else []))
+            for c in _components(e))
         packages[path] = (indexes, all_csharp and others_ok and components_ok)
     chosen = list(range(len(tasks)))
     if 0 < sample < len(tasks):
