@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "dtexec": "ssisrun.commands.dtexec:dtexec_command",
     "checkpoint": "ssisrun.commands.checkpoint:checkpoint_group",
     "catalog": "ssisrun.commands.catalog:catalog_group",
+    "worker": "ssisrun.commands.worker:worker_command",
 }
 
 #: one-line help shown by ``ssisrun --help`` without importing the command modules.
@@ -35,6 +36,7 @@ SHORT_HELP: dict[str, str] = {
     "dtexec": "Run a package with dtexec's own options (/F, /Set, /Par, /Conn, /Rep ...).",
     "checkpoint": "Inspect a checkpoint file, make executables run again, or delete it.",
     "catalog": "The execution catalog: create, start and stop executions; reports; workers.",
+    "worker": "Run a Scale Out worker agent on a PostgreSQL catalog (any machine).",
 }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from ssisrun.catalog.schema import (
     FINAL,
@@ -53,6 +54,11 @@ class ExecutionNotFoundError(CatalogError):
     exit_code = ExitCode.NOT_FOUND
 
 
+class CatalogPermissionError(CatalogError):
+    """PostgreSQL refused the catalog's user: it lacks an SSISDB role (ssis_admin,
+    ssis_cluster_executor or ssis_cluster_worker). Exit code 1."""
+
+
 class CatalogValueError(CatalogError):
     """A value the catalog cannot take: an unknown object type or logging level (exit 6)."""
 
@@ -73,6 +79,9 @@ SYSTEM_PARAMETERS: dict[str, tuple[str, str | None]] = {
 #: every level but None
 _DIAGNOSTIC = {MessageType.custom, MessageType.diagnostic, MessageType.diagnostic_ex}
 _PERFORMANCE = {MessageType.error, MessageType.warning}
+
+#: the channel of ``pg_notify`` on which a PostgreSQL catalog announces changed executions
+NOTIFY_CHANNEL = "ssisrun_catalog"
 
 #: a worker that has not been heard of for this long is not counted as online
 ONLINE_WINDOW = timedelta(seconds=15)
@@ -313,24 +322,61 @@ class Catalog:
     """The execution catalog at ``url`` (default: :func:`default_url`), created on first
     use; a SQLite file is created readable by its owner only."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, role: str = "ssis_cluster_executor") -> None:
         self.url = url or default_url()
         parsed = make_url(self.url)
+        if parsed.drivername in ("postgresql", "postgres"):
+            # psycopg (3) is the driver ssisrun installs; SQLAlchemy's default is psycopg2
+            parsed = parsed.set(drivername="postgresql+psycopg")
+            self.url = parsed.render_as_string(hide_password=False)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.is_postgres = parsed.get_backend_name() == "postgresql"
+        #: the SSISDB role this catalog's user acts in (named when PostgreSQL refuses)
+        self.role = role
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             _create_private_file(Path(parsed.database))
         self.engine: Engine = create_engine(self.url, future=True)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
-        metadata.create_all(self.engine)
+        with self._refused():
+            if self.is_postgres:
+                from ssisrun.catalog.roles import ensure_schema
+
+                ensure_schema(self)
+            else:
+                metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
+    def _refused(self) -> Iterator[None]:
+        """Turn PostgreSQL's "permission denied" into a :class:`CatalogPermissionError`
+        that names the SSISDB role the user lacks."""
+        try:
+            yield
+        except DBAPIError as exc:
+            if self.is_postgres and getattr(exc.orig, "sqlstate", None) == "42501":
+                from ssisrun.catalog.roles import permission_error
+
+                raise permission_error(self, exc) from None
+            raise
+
+    @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        with self._refused(), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._refused(), self.engine.connect() as conn:
+            yield conn
+
+    def _notify(self, conn: Connection, execution_id: int) -> None:
+        """Tell listeners (``LISTEN ssisrun_catalog``) that an execution changed; sent on
+        PostgreSQL when the transaction commits. Listeners poll too, so SQLite needs none."""
+        if self.is_postgres:
+            conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, str(execution_id))))
 
     # ------------------------------------------------------------ stored procedures
 
@@ -451,6 +497,7 @@ class Catalog:
                 executions.c.execution_id == execution_id).values(
                 status=int(Status.pending), retry_count=retry_count, start_time=stamp,
                 ready_time=stamp))
+            self._notify(conn, execution_id)
 
     def stop(self, execution_id: int, by: str | None = None) -> Status:
         """``catalog.stop_operation``: a pending execution is canceled (3) at once, a running
@@ -473,12 +520,13 @@ class Catalog:
                 executions.c.execution_id == execution_id).values(**values))
             self._message(conn, execution_id, row.executed_count, NewMessage(
                 f"Stop requested by {values['stopped_by_name']}."))
+            self._notify(conn, execution_id)
         return new
 
     # ------------------------------------------------------------ reading
 
     def execution(self, execution_id: int) -> Execution:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(executions).where(
                 executions.c.execution_id == execution_id)).first()
         if row is None:
@@ -498,7 +546,7 @@ class Catalog:
         query = query.order_by(executions.c.execution_id.desc())
         if limit:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = [_from_row(Execution, r) for r in conn.execute(query)]
         if ids is not None:
             order = {i: n for n, i in enumerate(ids)}
@@ -507,34 +555,34 @@ class Catalog:
 
     def parameters(self, execution_id: int) -> list[ParameterValue]:
         t = execution_parameter_values
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_from_row(ParameterValue, r) for r in conn.execute(
                 select(t).where(t.c.execution_id == execution_id).order_by(
                     t.c.object_type, t.c.parameter_name))]
 
     def attempts(self, execution_id: int) -> list[Attempt]:
         t = execution_attempts
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_from_row(Attempt, r) for r in conn.execute(
                 select(t).where(t.c.execution_id == execution_id).order_by(t.c.attempt))]
 
     def messages(self, execution_id: int) -> list[Message]:
         t = operation_messages
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_from_row(Message, r) for r in conn.execute(
                 select(t).where(t.c.operation_id == execution_id).order_by(
                     t.c.operation_message_id))]
 
     def statistics(self, execution_id: int) -> list[Statistic]:
         t = executable_statistics
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_from_row(Statistic, r) for r in conn.execute(
                 select(t).where(t.c.execution_id == execution_id).order_by(
                     t.c.attempt, t.c.start_time, t.c.statistics_id))]
 
     def allowed_workers(self, execution_id: int) -> list[str]:
         t = execution_workers
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return list(conn.execute(select(t.c.worker_agent_id).where(
                 t.c.execution_id == execution_id).order_by(t.c.worker_agent_id)).scalars())
 
@@ -577,12 +625,12 @@ class Catalog:
                                    f"{self.display_url}")
 
     def workers(self) -> list[WorkerAgent]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_from_row(WorkerAgent, r) for r in conn.execute(
                 select(worker_agents).order_by(worker_agents.c.worker_agent_id))]
 
     def worker(self, agent_id: str) -> WorkerAgent | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(worker_agents).where(
                 worker_agents.c.worker_agent_id == agent_id)).first()
         return None if row is None else _from_row(WorkerAgent, row)
@@ -610,6 +658,8 @@ class Catalog:
                 return None
             query = (select(executions).where(executions.c.status == int(Status.pending))
                      .order_by(executions.c.ready_time, executions.c.execution_id).limit(200))
+            if wanted is not None:
+                query = query.where(executions.c.execution_id.in_(sorted(wanted)))
             if not self.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
             stamp = now()
@@ -666,6 +716,7 @@ class Catalog:
         self._message(conn, row.execution_id, attempt, NewMessage(
             f"Attempt {attempt} of {int(row.retry_count) + 1} started on worker agent "
             f"{agent_id} ({machine})."), level=level)
+        self._notify(conn, row.execution_id)
         return Claim(row.execution_id, attempt, agent_id, row.package_path, row.project_path,
                      row.package_name, int(row.retry_count), int(level), given,
                      json.loads(row.options or "{}"))
@@ -764,6 +815,7 @@ class Catalog:
                 self._message(conn, execution_id, attempt, NewMessage(
                     f"Attempt {attempt} {outcome.label}; retrying "
                     f"({int(row.retry_count) + 1 - attempt} attempt(s) left)."))
+            self._notify(conn, execution_id)
         return new
 
     def fail_unstarted(self, execution_id: int, message: str) -> bool:
@@ -775,6 +827,7 @@ class Catalog:
                 status=int(Status.failed), end_time=now()))
             if done.rowcount:
                 self._message(conn, execution_id, 0, NewMessage(message, MessageType.error))
+                self._notify(conn, execution_id)
             return bool(done.rowcount)
 
     def sweep(self) -> list[int]:

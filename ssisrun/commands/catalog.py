@@ -23,18 +23,31 @@ def catalog_option(func: Any) -> Any:
                         help=CATALOG_HELP)(func)
 
 
-def open_catalog(url: str | None) -> Catalog:
-    """Open (creating) the catalog, and sweep executions whose local process is gone."""
-    from ssisrun.catalog import Catalog
+def open_catalog(url: str | None, role: str = "ssis_cluster_executor") -> Catalog:
+    """Open (creating) the catalog, and sweep executions whose local process is gone;
+    ``role`` is the SSISDB role the command needs on a PostgreSQL catalog."""
+    from ssisrun.catalog import Catalog, CatalogError
 
     try:
-        catalog = Catalog(url)
+        catalog = Catalog(url, role=role)
+    except CatalogError:
+        raise
     except Exception as exc:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
-        from ssisrun.catalog import CatalogError
-
         raise CatalogError(f"cannot open the catalog {url}: {exc}") from None
     catalog.sweep()
     return catalog
+
+
+def load_cluster() -> Any:
+    """:mod:`ssisrun.scaleout.cluster`, or a clear error when procrastinate is missing."""
+    try:
+        from ssisrun.scaleout import cluster
+    except ImportError as exc:
+        from ssisrun.catalog import CatalogError
+
+        raise CatalogError(f"Scale Out on a PostgreSQL catalog needs procrastinate "
+                           f"({exc.name} is missing): pip install 'ssisrun[scaleout]'") from None
+    return cluster
 
 
 def _obj(ctx: click.Context) -> Catalog:
@@ -51,7 +64,8 @@ def _obj(ctx: click.Context) -> Catalog:
 @click.pass_context
 def catalog_group(ctx: click.Context, catalog_url: str | None) -> None:
     """SSISDB's execution catalog: create, parameterize and start executions on local
-    worker agents, stop them, and read the reports.
+    worker agents (or, with a PostgreSQL catalog, on 'ssisrun worker' agents anywhere),
+    stop them, and read the reports.
 
     \b
     The stored-procedure flow of SSIS Scale Out:
@@ -128,12 +142,36 @@ def workers_option(func: Any) -> Any:
 @click.pass_context
 def start(ctx: click.Context, execution_id: int, retry_count: int, workers: int | None,
           in_process: bool, plain: bool) -> int:
-    """catalog.start_execution: run the execution on local worker agents and wait for it,
-    printing its progress. Exit 0 when it succeeded, else 1."""
+    """catalog.start_execution: run the execution on local worker agents (on a PostgreSQL
+    catalog: send it to the 'ssisrun worker' agents) and wait for it, printing its
+    progress. Exit 0 when it succeeded, else 1."""
     catalog = _obj(ctx)
     catalog.start(execution_id, retry_count)
     return run_scale_out(catalog, [execution_id], workers=workers, in_process=in_process,
                          live=not plain and _is_terminal())
+
+
+@catalog_group.command("init")
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the catalog: its tables and, on PostgreSQL, procrastinate's queue tables and
+    SSISDB's roles ssis_admin, ssis_cluster_executor (may create and start executions)
+    and ssis_cluster_worker (worker agents), with their GRANTs. Run it as an admin (a
+    superuser, or a user who may create roles); then grant the roles to users:
+    GRANT ssis_cluster_executor TO etl; GRANT ssis_cluster_worker TO worker."""
+    catalog = _obj(ctx)
+    if catalog.is_postgres:
+        from ssisrun.catalog.roles import ROLES, ensure_schema
+
+        acting, catalog.role = catalog.role, "ssis_admin"
+        with catalog._refused():
+            ensure_schema(catalog, force=True)
+        catalog.role = acting
+        click.echo(f"Catalog {catalog.display_url}: tables, queues and roles "
+                   f"{', '.join(ROLES)} ready.")
+    else:
+        click.echo(f"Catalog {catalog.display_url}: ready (SQLite, readable by its owner "
+                   f"only; roles exist only on PostgreSQL).")
 
 
 @catalog_group.command("stop")
@@ -258,7 +296,9 @@ def workers_group(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def enable(ctx: click.Context, agent_id: str) -> None:
     """Let worker agent AGENT_ID take executions again."""
-    _obj(ctx).set_worker_enabled(agent_id, True)
+    catalog = _obj(ctx)
+    catalog.role = "ssis_admin"  # SSISDB: enable/disable_worker_agent
+    catalog.set_worker_enabled(agent_id, True)
     click.echo(f"Worker agent {agent_id}: enabled")
 
 
@@ -267,7 +307,9 @@ def enable(ctx: click.Context, agent_id: str) -> None:
 @click.pass_context
 def disable(ctx: click.Context, agent_id: str) -> None:
     """Keep worker agent AGENT_ID from taking executions (running ones finish)."""
-    _obj(ctx).set_worker_enabled(agent_id, False)
+    catalog = _obj(ctx)
+    catalog.role = "ssis_admin"  # SSISDB: enable/disable_worker_agent
+    catalog.set_worker_enabled(agent_id, False)
     click.echo(f"Worker agent {agent_id}: disabled")
 
 
@@ -277,7 +319,9 @@ def disable(ctx: click.Context, agent_id: str) -> None:
 def add(ctx: click.Context, agent_id: str) -> None:
     """Record worker agent AGENT_ID (e.g. local-2) so executions can be pinned to it before
     it has ever run."""
-    _obj(ctx).register_worker(agent_id)
+    catalog = _obj(ctx)
+    catalog.role = "ssis_admin"  # SSISDB: enable/disable_worker_agent
+    catalog.register_worker(agent_id)
     click.echo(f"Worker agent {agent_id}: recorded")
 
 
@@ -292,6 +336,20 @@ def run_scale_out(catalog: Catalog, ids: Sequence[int], *, workers: int | None,
     from ssisrun.scaleout import InProcessRunner, LocalScaleOut
     from ssisrun.scaleout.progress import LiveProgress, PlainProgress
 
+    if catalog.is_postgres:
+        if workers is not None or in_process:
+            raise click.UsageError("--workers and --in-process are for local worker agents; "
+                                   "a PostgreSQL catalog's executions run on 'ssisrun "
+                                   "worker' agents")
+        cluster = load_cluster()
+        if live:
+            view = LiveProgress()
+            with view:
+                finished = cluster.ClusterScaleOut(catalog, on_change=view.on_change).run(ids)
+        else:
+            plain = PlainProgress(lambda line: click.echo(line))
+            finished = cluster.ClusterScaleOut(catalog, on_change=plain.on_change).run(ids)
+        return summarize(finished, Status)
     runner = InProcessRunner() if in_process else None
     if live:
         view = LiveProgress()
@@ -354,8 +412,9 @@ def scale_out_options(func: Any) -> Any:
     for decorator in reversed([
         click.option("--scale-out", is_flag=True,
                      help="Run every PACKAGE (and every package of --run-file) as its own "
-                     "execution on local worker agents, recorded in the catalog; exit 0 "
-                     "when all succeeded, else 1."),
+                     "execution on local worker agents (with a PostgreSQL --catalog: on "
+                     "'ssisrun worker' agents), recorded in the catalog; exit 0 when all "
+                     "succeeded, else 1."),
         click.option("--workers", "scale_out_workers", type=click.IntRange(min=1),
                      default=None, metavar="N",
                      help="With --scale-out: local worker agents local-1 ... local-N "
@@ -422,9 +481,11 @@ def exec_scale_out(package_file: str | None, *, params: Sequence[str],
     try:
         from ssisrun.scaleout.scheduler import LocalScaleOut, default_workers
 
-        LocalScaleOut(catalog, workers=workers or default_workers()).register()
+        if not catalog.is_postgres:
+            LocalScaleOut(catalog, workers=workers or default_workers()).register()
         ids = [submit(catalog, spec, retry_count=retry or 0) for spec in specs]
-        return run_scale_out(catalog, ids, workers=workers,
+        return run_scale_out(catalog, ids, workers=options.get("scale_out_workers")
+                             if catalog.is_postgres else workers,
                              live=not plain and _is_terminal())
     finally:
         catalog.close()

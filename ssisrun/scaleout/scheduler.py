@@ -216,49 +216,61 @@ class LocalScaleOut:
 
     def _watch_stop(self, claim: Claim, stop: threading.Event,
                     finished: threading.Event) -> None:
-        """Turn a stop requested in the catalog (status stopping) into stopping the run."""
-        while not finished.wait(self.stop_poll):
-            if self._done.is_set():
-                return
-            try:
-                status = self.catalog.execution(claim.execution_id).status
-            except Exception:  # noqa: BLE001 - the catalog is busy; look again
-                continue
-            if status == Status.stopping:
-                stop.set()
-                return
+        watch_stop(self.catalog, claim, stop, finished, self.stop_poll, self._done)
 
     def _report(self, claim: Claim, result: AttemptResult, stopped: bool) -> Status | None:
-        messages, stats, package_result = ingest(result.entries)
-        self.catalog.add_messages(claim.execution_id, claim.attempt, messages)
-        self.catalog.add_statistics(claim.execution_id, claim.attempt, stats)
-        code = result.returncode
-        retryable = True
-        note = None
-        if stopped:
-            outcome = Status.canceled
-        elif code == 0:
-            outcome = Status.completed if package_result == 2 else Status.succeeded
-        elif code == 1:
-            outcome = Status.failed
-            note = f"Attempt {claim.attempt} failed on {claim.worker_agent_id}."
-        elif code in (4, 5, 6):
-            outcome, retryable = Status.failed, False
-            note = f"ssisrun exec could not run the package (exit code {code}): " \
-                   f"{_last_line(result.output)}"
-        elif code is not None and code < 0:
-            outcome = Status.ended_unexpectedly
-            note = f"The package process (pid {result.pid}) was killed by signal " \
-                   f"{_signal_name(-code)}."
-        else:
-            outcome = Status.ended_unexpectedly
-            note = f"The package process ended unexpectedly (exit code {code}). " \
-                   f"{_last_line(result.output)}".strip()
-        if code not in (0, 1) and result.output and outcome is not Status.canceled:
-            self.catalog.add_messages(claim.execution_id, claim.attempt, [NewMessage(
-                result.output[-4000:], message_source_type=20)])
-        return self.catalog.finish_attempt(claim.execution_id, claim.attempt, outcome,
-                                           exit_code=code, message=note, retryable=retryable)
+        return report_attempt(self.catalog, claim, result, stopped)
+
+def watch_stop(catalog: Catalog, claim: Claim, stop: threading.Event,
+               finished: threading.Event, poll: float,
+               done: threading.Event | None = None) -> None:
+    """Turn a stop requested in the catalog (status stopping) into stopping the run."""
+    while not finished.wait(poll):
+        if done is not None and done.is_set():
+            return
+        try:
+            status = catalog.execution(claim.execution_id).status
+        except Exception:  # noqa: BLE001 - the catalog is busy; look again
+            continue
+        if status == Status.stopping:
+            stop.set()
+            return
+
+
+def report_attempt(catalog: Catalog, claim: Claim, result: AttemptResult,
+                   stopped: bool) -> Status | None:
+    """Write an attempt's messages, statistics and outcome into the catalog; returns the
+    execution's new status (pending when it will be retried), None for a late report."""
+    messages, stats, package_result = ingest(result.entries)
+    catalog.add_messages(claim.execution_id, claim.attempt, messages)
+    catalog.add_statistics(claim.execution_id, claim.attempt, stats)
+    code = result.returncode
+    retryable = True
+    note = None
+    if stopped:
+        outcome = Status.canceled
+    elif code == 0:
+        outcome = Status.completed if package_result == 2 else Status.succeeded
+    elif code == 1:
+        outcome = Status.failed
+        note = f"Attempt {claim.attempt} failed on {claim.worker_agent_id}."
+    elif code in (4, 5, 6):
+        outcome, retryable = Status.failed, False
+        note = f"ssisrun exec could not run the package (exit code {code}): " \
+               f"{_last_line(result.output)}"
+    elif code is not None and code < 0:
+        outcome = Status.ended_unexpectedly
+        note = f"The package process (pid {result.pid}) was killed by signal " \
+               f"{_signal_name(-code)}."
+    else:
+        outcome = Status.ended_unexpectedly
+        note = f"The package process ended unexpectedly (exit code {code}). " \
+               f"{_last_line(result.output)}".strip()
+    if code not in (0, 1) and result.output and outcome is not Status.canceled:
+        catalog.add_messages(claim.execution_id, claim.attempt, [NewMessage(
+            result.output[-4000:], message_source_type=20)])
+    return catalog.finish_attempt(claim.execution_id, claim.attempt, outcome,
+                                  exit_code=code, message=note, retryable=retryable)
 
 
 def _last_line(text: str) -> str:
@@ -276,4 +288,4 @@ def _signal_name(number: int) -> str:
 
 
 __all__ = ["ExecutionState", "InProcessRunner", "LocalScaleOut", "SubprocessRunner",
-           "default_workers", "local_agent_ids"]
+           "default_workers", "local_agent_ids", "report_attempt", "watch_stop"]
