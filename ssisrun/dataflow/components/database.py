@@ -295,18 +295,17 @@ class DatabaseDestination(Component):
         db = self.db
         columns = [batch.columns[lid] if plain else [db_value(db, v) for v in batch.columns[lid]]
                    for (lid, _), plain in zip(self.targets, self.plain, strict=True)]
-        rows = list(zip(*columns, strict=True))
         self._begin()
-        try:
-            self.cursor.executemany(self.sql, rows)
+        try:  # the rows go to the driver as they are zipped: no list of tuples
+            self.cursor.executemany(self.sql, zip(*columns, strict=True))
         except Exception as exc:  # the driver's error: find the failing rows
             if self.in_tx:
                 self.cursor.execute("ROLLBACK")
                 self.in_tx = False
-            return self._row_by_row(batch, rows, exc)
+            return self._row_by_row(batch, list(zip(*columns, strict=True)), exc)
         assert self.rows_written is not None
-        self.rows_written += len(rows)
-        self.pending += len(rows)
+        self.rows_written += batch.length
+        self.pending += batch.length
         if not self.fast or (self.commit_size and self.pending >= self.commit_size):
             self._commit()
             self.pending = 0

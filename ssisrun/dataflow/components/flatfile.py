@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import Any, cast
 
+from ssisrun.dataflow import arrow
 from ssisrun.dataflow import types as dft
 from ssisrun.dataflow.buffer import Batch
 from ssisrun.dataflow.engine import (
@@ -227,6 +228,95 @@ class FlatFileSource(Component):
 
     def produce(self) -> Iterator[Emission]:
         fmt = self.fmt
+        self._raw_source: Any = None
+        done = 0
+        if arrow.enabled() and _simple_delimiter(fmt) is not None \
+                and fmt.header_row_delimiter in ("", *_LINE_BREAKS) \
+                and not _encoding(fmt).startswith("utf-16"):
+            try:
+                for n, emissions in self._arrow_batches():
+                    done += n
+                    yield from emissions
+                return
+            except arrow.pa.ArrowInvalid:
+                # a row pyarrow will not read (too few or too many fields, a stray
+                # qualifier): the rest of the file goes through the csv module
+                pass
+        yield from self._python_batches(done)
+
+    def _arrow_batches(self) -> Iterator[tuple[int, Emissions]]:
+        """Read with pyarrow's CSV reader: each column as text, then converted column by
+        column (vectorised for strings, integers and DT_R8; else the Python path)."""
+        import pyarrow.csv as pcsv
+
+        fmt = self.fmt
+        delim = _simple_delimiter(fmt)
+        assert delim is not None
+        q = fmt.text_qualifier or ""
+        names = [f"f{i}" for i in range(len(fmt.columns))]
+        skip = fmt.data_rows_to_skip + (1 if fmt.column_names_in_first_data_row else 0)
+        encoding = _encoding(fmt)
+        reader = pcsv.open_csv(
+            self.path,
+            read_options=pcsv.ReadOptions(
+                use_threads=False, block_size=1 << 22, column_names=names,
+                skip_rows=fmt.header_rows_to_skip, skip_rows_after_names=skip,
+                encoding="utf8" if encoding in ("utf-8", "ascii") else encoding),
+            parse_options=pcsv.ParseOptions(delimiter=delim, quote_char=q or False,
+                                            double_quote=True, newlines_in_values=bool(q)),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: arrow.pa.string() for n in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+        size = self.ctx.buffer_rows
+        out = self.output
+        self._delim = delim
+        for block in reader:
+            for start in range(0, block.num_rows, size):
+                if self.ctx.cancelled:
+                    raise ComponentError("cancelled")
+                part = block.slice(start, size)
+                fields = [part.column(i) for i in range(len(names))]
+                yield part.num_rows, self._convert_arrow(out, fields, part.num_rows)
+
+    def _convert_arrow(self, out: Any, fields: list[Any], n: int) -> Emissions:
+        columns: dict[str, Any] = {}
+        for col, index in self.plan:
+            if index == -1:
+                columns[col.lineage_id] = [self.path] * n
+                continue
+            columns[col.lineage_id] = self._arrow_column(col, fields[index], index)
+        batch = Batch(columns, n)
+        if not self._redirects:
+            return [(out, batch)]
+        self._raw = [list(row) for row in zip(*(f.to_pylist() for f in fields),
+                                               strict=True)]
+        return self.split_errors(out, batch)
+
+    def _arrow_column(self, col: OutputColumn, raw: Any, index: int) -> Any:
+        pa, pc = arrow.pa, arrow.pc
+        type_ = col.type
+        d = type_.dtype
+        try:
+            if d in _STRINGS:
+                limit = type_.length if d in (D.DT_STR, D.DT_WSTR) else 0
+                if limit and len(raw) and pc.max(pc.utf8_length(raw)).as_py() > limit:
+                    raise _PythonPath
+                if self.retain_nulls:
+                    empty = pc.equal(raw, "")
+                    if pc.any(empty).as_py():
+                        return pc.if_else(empty, pa.scalar(None, pa.string()), raw)
+                return raw
+            target = arrow.arrow_type(type_)
+            if target is None or pc.any(pc.equal(raw, "")).as_py():
+                raise _PythonPath
+            return pc.cast(raw, target)
+        except (_PythonPath, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return self._column(col, tuple(raw.to_pylist()), index)
+
+    def _python_batches(self, done: int) -> Iterator[Emission]:
+        """Read with the csv module (one-character delimiters, line-break rows) or the
+        general parser; ``done`` data rows were already read."""
+        fmt = self.fmt
         out = self.output
         size = self.ctx.buffer_rows
         width = len(fmt.columns)
@@ -246,7 +336,7 @@ class FlatFileSource(Component):
             else:
                 rows = _Parser(fmt).rows(handle.read(), 0)
             skip = fmt.data_rows_to_skip + (1 if fmt.column_names_in_first_data_row else 0)
-            for _ in islice(rows, skip):
+            for _ in islice(rows, skip + done):
                 pass
             while True:
                 chunk = list(islice(rows, size))
@@ -339,6 +429,23 @@ class FlatFileSource(Component):
         return values
 
 
+def _reals_as_text(values: Any) -> Any:
+    """DT_R8 values as SSIS writes them (``format(v, ".15G")``) when arrow's shortest
+    text is the same: at most 15 characters, no exponent, not below 1E-4, not NaN or
+    infinite, not -0. None when any value is not like that (then Python formats them)."""
+    pc = arrow.pc
+    text = pc.cast(values, arrow.pa.string())
+    if len(text) and ((pc.max(pc.utf8_length(text)).as_py() or 0) > 15
+                      or pc.any(pc.match_substring_regex(
+                          text, r"[eEnN]|^-?0\.0000|^-0$")).as_py()):
+        return None
+    return text.fill_null("") if text.null_count else text
+
+
+class _PythonPath(Exception):
+    """This column goes through the Python path."""
+
+
 def _fit(row: list[str | None], width: int, delim: str | None) -> list[str | None]:
     if len(row) == width:
         return row
@@ -392,6 +499,8 @@ class FlatFileDestination(Component):
         self.handle = open(self.path, "w" if overwrite else "a", encoding=encoding,  # noqa: SIM115
                            newline="", errors="replace")
         fresh = overwrite or not exists
+        #: the file is UTF-8 (or ASCII): arrow's text is written as bytes, unchanged
+        self.binary_utf8 = encoding == "utf-8" and hasattr(self.handle, "buffer")
         if fresh and self.fmt.unicode:
             self.handle.write("\ufeff")
         header = self.ctx.property("Header")
@@ -439,6 +548,11 @@ class FlatFileDestination(Component):
 
     def process(self, inp: Input, batch: Batch) -> Emissions:
         n = batch.length
+        if self.uniform is not None and n and arrow.enabled() and self.plan:
+            self._write_arrow(batch)
+            assert self.rows_written is not None
+            self.rows_written += n
+            return []
         cells: list[list[str]] = []
         for i, (ff_col, lineage, fmt) in enumerate(self.plan):
             if lineage is None:
@@ -450,6 +564,45 @@ class FlatFileDestination(Component):
         assert self.rows_written is not None
         self.rows_written += n
         return []
+
+    def _write_arrow(self, batch: Batch) -> None:
+        """Build the batch's text column by column with pyarrow: arrow columns of strings
+        and integers as they are, any other column through its Python formatter."""
+        pa, pc = arrow.pa, arrow.pc
+        q = self.fmt.text_qualifier
+        n = batch.length
+        cells: list[Any] = []
+        for ff_col, lineage, fmt in self.plan:
+            raw = batch.columns.raw(lineage) if lineage is not None else None
+            if raw is None:
+                column = pa.array([""] * n, pa.string())
+            elif arrow.is_array(raw) and (pa.types.is_string(raw.type)
+                                          or pa.types.is_integer(raw.type)):
+                column = raw if pa.types.is_string(raw.type) else pc.cast(raw, pa.string())
+                if column.null_count:
+                    column = column.fill_null("")
+            elif arrow.is_array(raw) and pa.types.is_float64(raw.type) \
+                    and (column := _reals_as_text(raw)) is not None:
+                pass
+            else:
+                assert lineage is not None
+                column = pa.array(fmt(batch.columns[lineage]), pa.string())
+            if q and ff_col.text_qualified:
+                if self.escape:
+                    column = pc.replace_substring(column, q, q + q)
+                column = pc.binary_join_element_wise(q, column, q, "")
+            cells.append(column)
+        lines = pc.binary_join_element_wise(*cells, self.uniform_delimiter)
+        lines = pc.binary_join_element_wise(lines, self.uniform, "")
+        offsets, data = lines.buffers()[1:3]
+        ends = memoryview(offsets).cast("i")
+        first, last = ends[lines.offset], ends[lines.offset + len(lines)]
+        chunk = bytes(memoryview(data)[first:last]) if data is not None else b""
+        if self.binary_utf8:
+            self.handle.flush()
+            self.handle.buffer.write(chunk)
+        else:
+            self.handle.write(chunk.decode("utf-8"))
 
     def post_execute(self) -> None:
         self.handle.flush()

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ssisrun.dataflow import arrow
 from ssisrun.dataflow import types as dft
 from ssisrun.dataflow.buffer import Batch
 from ssisrun.dataflow.engine import (
@@ -27,6 +28,7 @@ from ssisrun.dataflow.engine import (
     Emissions,
 )
 from ssisrun.dataflow.model import FAIL, NOT_USED, Input, Output, PipelineComponent, as_int
+from ssisrun.dataflow.vectorised import Fallback, vectorise
 from ssisrun.errors import ExpressionError
 from ssisrun.expressions import CompiledExpression, ExpressionScope, compile_expression
 from ssisrun.expressions.types import DataType, SsisType
@@ -69,6 +71,21 @@ class _Expression:
         values = ctx.task.variable_values()
         self.variables = {name: values[name] for name in compiled.variables}
         self.refs = [(name, self.lineage[name]) for name in sorted(compiled.columns)]
+        self.vector = vectorise(compiled.text, types, self.lineage, compiled.result_type) \
+            if compiled.columns and not compiled.variables else None
+
+    def evaluate_arrow(self, batch: Batch) -> Any:
+        """The whole batch at once (an arrow array), or None: evaluate row by row."""
+        if self.vector is None:
+            return None
+        raw = batch.columns.raw
+        if not all(arrow.is_array(raw(lid)) for _, lid in self.refs):
+            return None
+        try:
+            result = self.vector(raw)
+        except Fallback:
+            return None
+        return result if arrow.is_array(result) and len(result) == batch.length else None
 
     @staticmethod
     def _readable(ctx: ComponentContext, text: str) -> str:
@@ -130,6 +147,8 @@ class DerivedColumn(Component):
     def pre_execute(self) -> None:
         inp = self.input
         self.targets: list[tuple[str, str, SsisType, _Expression, Any, str, str]] = []
+        #: the length checks of string targets (the vectorised path checks them itself)
+        self._checks: dict[str, Any] = {}
         where = f"[{self.meta.name}]"
         for col in self.output.columns:
             if "Expression" in col.properties or "FriendlyExpression" in col.properties:
@@ -167,12 +186,18 @@ class DerivedColumn(Component):
                 return value
 
             convert = check
+            self._checks[lineage] = check
         return (lineage, name, type_, expr, convert, _disposition(error),
                 _disposition(truncation))
 
     def process(self, inp: Input, batch: Batch) -> Emissions:
-        new: dict[str, list[Any]] = {}
+        new: dict[str, Any] = {}
         for lineage, name, _type, expr, convert, error, truncation in self.targets:
+            if convert is None or convert is self._checks.get(lineage):
+                vector = expr.evaluate_arrow(batch)
+                if vector is not None and _fits(vector, _type):
+                    new[lineage] = vector
+                    continue
 
             def failed(i: int, exc: ExpressionError, name: str = name,
                        error: str = error, lineage: str = lineage) -> Any:
@@ -197,6 +222,14 @@ class DerivedColumn(Component):
                         values[i] = None
             new[lineage] = values
         return self.split_errors(self.output, batch.with_columns(new), batch)
+
+
+def _fits(vector: Any, type_: SsisType) -> bool:
+    """Whether a vectorised result needs no truncation check beyond what it has."""
+    if type_.dtype in (D.DT_STR, D.DT_WSTR) and type_.length and len(vector):
+        longest = arrow.pc.max(arrow.pc.utf8_length(vector)).as_py()
+        return longest is None or longest <= type_.length
+    return True
 
 
 # --------------------------------------------------------------------------- Data Conversion
