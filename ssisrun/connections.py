@@ -266,6 +266,9 @@ class Database:
     #: a target dialect for T-SQL translation (sqlglot), or ""
     sql_dialect: str = ""
     quote: Callable[[str], str] = field(default=lambda s: s)
+    #: the connection of a transaction (TransactionOption=Required): the transaction
+    #: commits or rolls back, never the task (ssisrun.runtime.transactions)
+    enlisted: bool = False
 
     @property
     def driver_connection(self) -> Any:
@@ -275,7 +278,10 @@ class Database:
         return self.raw.cursor()
 
     def in_transaction(self) -> bool:
-        """True while the SQL run on this connection left a transaction open."""
+        """True while the SQL run on this connection left a transaction open, and always
+        for a transaction's connection."""
+        if self.enlisted:
+            return True
         conn = self.driver_connection
         if self.backend == "sqlite":
             return bool(conn.in_transaction)

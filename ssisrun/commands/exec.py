@@ -136,6 +136,11 @@ class ExecOptions:
               help="Record completed loop iterations; a restarted Foreach or For Loop resumes "
               "at the item that failed (and starts over, with a warning, when the items "
               "differ).")
+@click.option("--exactly-once", is_flag=True,
+              help="With checkpoints: a transacted container (TransactionOption=Required) "
+              "writes a marker row in its databases inside its transaction, so a restart "
+              "after a crash between the commit and the checkpoint write does not run it "
+              "again (docs/transactions.md).")
 @click.option("--plain", is_flag=True,
               help="Print dtexec's plain output even on a terminal (by default a terminal "
               "gets a live view of the running executables, then the error blocks).")
@@ -176,6 +181,7 @@ def exec_command(
     checkpoint_file: str | None,
     restart: str | None,
     resume_loops: bool,
+    exactly_once: bool,
     plain: bool,
     validate_only: bool,
     warn_as_error: bool,
@@ -227,6 +233,7 @@ def exec_command(
         warn_as_error=warn_as_error,
         checkpoint_file=checkpoint_file,
         resume_loops=resume_loops,
+        exactly_once=exactly_once,
         scripts=_pairs(scripts, "--script"),
     )
     if checkpointing == "on":
@@ -268,7 +275,7 @@ def run_exec(options: ExecOptions) -> int:
             click.echo(f"Error: {message}", err=True)
             return 1
     if options.validate:
-        return _validate(package, request.warn_as_error, request.scripts)
+        return _validate(package, request.warn_as_error, request.scripts, request)
     bus = EventBus()
     console = DtexecConsole(level, secrets)
     replay: list[Any] = []
@@ -380,10 +387,12 @@ def _prepare(package: Package, request: RunRequest) -> list[str]:
 
 
 def _validate(package: Package, warn_as_error: bool,
-              scripts: dict[str, str] | None = None) -> int:
+              scripts: dict[str, str] | None = None, request: RunRequest | None = None) -> int:
     from ssisrun.validate import validate_package
 
-    result = validate_package(package, scripts)
+    result = validate_package(package, scripts,
+                              connections=request.connections if request else None,
+                              exactly_once=request.exactly_once if request else False)
     click.echo(f"Validating package {package.name} ({package.source}, format version "
                f"{package.format_version})")
     for problem in result.problems:

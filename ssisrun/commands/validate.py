@@ -20,6 +20,13 @@ from ssisrun.commands.options import load_from_options, package_source
     help="text for people, json for machines.",
 )
 @click.option("--no-warnings", is_flag=True, help="Report errors only.")
+@click.option("--conn", "conns", multiple=True, metavar="NAME=CONNECTION_STRING",
+              help="Check with this connection string for a connection manager (by name or "
+              "DTSID), as exec --conn gives it: which database a transaction uses. "
+              "Repeatable.")
+@click.option("--exactly-once", is_flag=True,
+              help="Check as for exec --exactly-once (no warning about transacted containers "
+              "and checkpoints).")
 def validate(
     package_file: str | None,
     project_path: str | None,
@@ -27,6 +34,8 @@ def validate(
     no_project: bool,
     output_format: str,
     no_warnings: bool,
+    conns: tuple[str, ...] = (),
+    exactly_once: bool = False,
 ) -> int:
     """Load a package and resolve every reference without running it.
 
@@ -42,7 +51,13 @@ def validate(
     from ssisrun.validate import validate_package
 
     package = load_from_options(package_file, project_path, package_name, no_project)
-    result = validate_package(package)
+    connections: dict[str, str] = {}
+    for item in conns:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--conn takes 'NAME=CONNECTION_STRING', got '{item}'")
+        connections[name.strip()] = text
+    result = validate_package(package, connections=connections, exactly_once=exactly_once)
     problems = result.errors if no_warnings else result.problems
     if output_format == "json":
         data = result.to_dict()

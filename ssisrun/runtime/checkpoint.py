@@ -133,6 +133,10 @@ class CheckpointData:
     written: datetime | None = None
     package_path: str = ""
     package_name: str = ""
+    #: exactly-once mode (docs/transactions.md): the key of this run and its restarts, and
+    #: transacted containers about to commit -> the connection managers given markers
+    run_key: str = ""
+    commits: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _guid(text: str) -> str:
@@ -270,6 +274,7 @@ def read_checkpoint(path: str | Path) -> CheckpointData:
             result.written = None
     result.package_path = root.get(R + "PackagePath") or ""
     result.package_name = root.get(R + "PackageName") or ""
+    result.run_key = root.get(R + "RunKey") or ""
     for el in root:
         if el.tag == D + "Variables":
             owner = _guid(el.get(D + "ContID") or "")
@@ -289,6 +294,10 @@ def read_checkpoint(path: str | Path) -> CheckpointData:
             cont = _guid(el.get(R + "ContID") or "")
             result.loops[cont] = LoopProgress(
                 cont, [item.get(R + "Key") or "" for item in el if item.tag == R + "Done"])
+        elif el.tag == R + "Commit":
+            cont = _guid(el.get(R + "ContID") or "")
+            result.commits[cont] = [item.get(R + "Name") or "" for item in el
+                                    if item.tag == R + "Connection"]
     return result
 
 
@@ -349,6 +358,8 @@ def serialize(data: CheckpointData) -> bytes:
         head.append(f" ssisrun:PackagePath={_attr(data.package_path)}")
     if data.package_name:
         head.append(f" ssisrun:PackageName={_attr(data.package_name)}")
+    if data.run_key:
+        head.append(f" ssisrun:RunKey={_attr(data.run_key)}")
     head.append(">")
     parts = ["".join(head)]
     for owner, saved in data.variables.items():
@@ -367,6 +378,10 @@ def serialize(data: CheckpointData) -> bytes:
         parts.append(f"<ssisrun:Loop ssisrun:ContID={_attr(loop.cont_id)}>")
         parts.extend(f"<ssisrun:Done ssisrun:Key={_attr(key)}/>" for key in loop.done)
         parts.append("</ssisrun:Loop>")
+    for cont_id, names in data.commits.items():
+        parts.append(f"<ssisrun:Commit ssisrun:ContID={_attr(cont_id)}>")
+        parts.extend(f"<ssisrun:Connection ssisrun:Name={_attr(name)}/>" for name in names)
+        parts.append("</ssisrun:Commit>")
     parts.append("</DTS:Checkpoint>")
     return "".join(parts).encode("utf-8")
 

@@ -46,9 +46,13 @@ class TaskContext:
         return self._engine.connection(ref, self.scope)
 
     def database(self, ref: str) -> AbstractContextManager[Database]:
-        """An open connection to the database of the connection manager ``ref`` (the run's
-        retained connection when it has RetainSameConnection)."""
+        """An open connection to the database of the connection manager ``ref``: inside a
+        transaction (TransactionOption), the transaction's connection to that database;
+        else the run's retained connection when it has RetainSameConnection, or a new one."""
         cm, text = self.connection(ref)
+        transaction = self._engine.transactions.of(self.host)
+        if transaction is not None:
+            return transaction.open(cm, text, self.map_path)
         return self._engine.connections.open(cm, text, self.map_path)
 
     def map_path(self, path: str) -> str:

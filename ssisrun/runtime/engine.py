@@ -52,6 +52,7 @@ from ssisrun.model import (
 )
 from ssisrun.runtime.events import Event, EventBus, EventKind
 from ssisrun.runtime.request import ExecutableRun, RunRequest, RunResult
+from ssisrun.runtime.transactions import TransactionManager
 from ssisrun.runtime.variables import RuntimeVariable, Scope, VariableError, VariableStore
 
 if TYPE_CHECKING:
@@ -125,6 +126,13 @@ class Engine:
         self.checkpoint = self._checkpoint_session()
         #: the run's database connections (RetainSameConnection), closed when the run ends
         self.connections = ConnectionRegistry(self.request.sql_dialects)
+        #: the transactions of Required containers (docs/transactions.md); a child package
+        #: run in process joins the transaction of the Execute Package task that runs it
+        self.transactions = TransactionManager(
+            self.connections, self._transaction_report,
+            TransactionManager.current() if parent_scope is not None else None)
+        if self.checkpoint is not None:
+            self.checkpoint.attach_transactions(self.transactions)
 
     # ------------------------------------------------------------------ variables
 
@@ -455,25 +463,24 @@ class Engine:
         except SsisrunError as exc:
             self.raise_event(exe, EventKind.OnError, 0xC0047000, str(exc))
             properties = None
-        if properties is None:
+        # TransactionOption: join, start or stay out of a transaction; the one that
+        # started it commits (or rolls back) right before the checkpoint records it
+        transaction = self.transactions.enter(exe)
+        try:
+            result, value = self._dispatch(exe, scope, properties)
+            if id(exe) in self.failed and result != ExecResult.Canceled:
+                result = ExecResult.Failure
+            if result == ExecResult.Failure and isinstance(exe, TaskHost):
+                self.raise_event(exe, EventKind.OnTaskFailed)
+            self.raise_event(exe, EventKind.OnPostExecute)
+        except BaseException:
+            transaction.abandon()
+            raise
+        failure = transaction.finish(result in (ExecResult.Success, ExecResult.Completion)
+                                     and not self.cancel_event.is_set())
+        if failure:
+            self.raise_event(exe, EventKind.OnError, 0xC001402C, failure)
             result = ExecResult.Failure
-        elif self.cancel_event.is_set():
-            result = ExecResult.Canceled
-        elif isinstance(exe, TaskHost):
-            result, value = self._run_task(exe, scope, properties)
-        elif isinstance(exe, ForLoop):
-            result = self._run_for_loop(exe, scope)
-        elif isinstance(exe, ForeachLoop):
-            result = self._run_foreach(exe, scope, properties)
-        elif isinstance(exe, Container):
-            result = self._run_container(exe)
-        else:  # pragma: no cover - the model has no other kinds
-            result = ExecResult.Success
-        if id(exe) in self.failed and result != ExecResult.Canceled:
-            result = ExecResult.Failure
-        if result == ExecResult.Failure and isinstance(exe, TaskHost):
-            self.raise_event(exe, EventKind.OnTaskFailed)
-        self.raise_event(exe, EventKind.OnPostExecute)
         reported = result
         if exe.force_execution_result != ForcedExecResult.None_:
             reported = ExecResult(int(exe.force_execution_result))
@@ -503,6 +510,28 @@ class Engine:
                                data={"result": reported, "duration":
                                      (finished - started).total_seconds()}))
         return reported
+
+    def _dispatch(self, exe: Executable, scope: Scope,
+                  properties: dict[str, Any] | None) -> tuple[ExecResult, Any]:
+        if properties is None:
+            return ExecResult.Failure, None
+        if self.cancel_event.is_set():
+            return ExecResult.Canceled, None
+        if isinstance(exe, TaskHost):
+            return self._run_task(exe, scope, properties)
+        if isinstance(exe, ForLoop):
+            return self._run_for_loop(exe, scope), None
+        if isinstance(exe, ForeachLoop):
+            return self._run_foreach(exe, scope, properties), None
+        if isinstance(exe, Container):
+            return self._run_container(exe), None
+        return ExecResult.Success, None  # pragma: no cover - the model has no other kinds
+
+    def _transaction_report(self, exe: Executable, message: str, warning: bool) -> None:
+        if warning:
+            self.raise_event(exe, EventKind.OnWarning, 0x8001402C, message)
+        else:
+            self.raise_event(exe, EventKind.OnInformation, 0x4001402C, message)
 
     def _property_values(self, exe: Executable, scope: Scope) -> dict[str, Any]:
         """Evaluate the executable's property expressions (before it runs). Properties the

@@ -36,6 +36,9 @@ class RunRequest:
     checkpoint_file: str | None = None
     #: record completed loop iterations and resume a restarted loop at the failed item
     resume_loops: bool = False
+    #: with checkpoints: transacted containers leave a marker row in their databases, so a
+    #: restart after a crash between commit and checkpoint write does not run them again
+    exactly_once: bool = False
     #: Script tasks' Python replacements (``--script``): ``[CHILD:]\\Package\\Task`` -> file
     scripts: dict[str, str] = field(default_factory=dict)
 

@@ -7,15 +7,22 @@ For Loop and a transacted container are recorded only as a whole. Unlike SSIS,
 every completed executable on every parallel branch is recorded, so a restart runs
 exactly those that did not complete. With ``resume_loops`` the completed iterations
 of loops are recorded too, and a restarted loop resumes at the failed item.
+
+Exactly-once mode (``RunRequest.exactly_once``, docs/transactions.md): before a transacted
+container commits, the file gets the run's key and the connection managers whose databases
+receive a marker row inside the transaction; on a restart, such a container whose marker is
+present counts as completed. The markers are deleted when the package succeeds.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ssisrun.errors import SsisrunError
 from ssisrun.model import (
     CheckpointUsage,
     EventHandler,
@@ -38,9 +45,11 @@ from ssisrun.runtime.checkpoint import (
     restore_value,
     saved_variables,
 )
+from ssisrun.runtime.events import EventKind
 
 if TYPE_CHECKING:
     from ssisrun.runtime.engine import Engine
+    from ssisrun.runtime.transactions import Marker, Transaction, TransactionManager
     from ssisrun.runtime.variables import RuntimeVariable
 
 
@@ -85,6 +94,13 @@ class CheckpointSession:
         self.written = False
         self._lock = threading.Lock()
         self._owners: list[tuple[str, list[RuntimeVariable]]] | None = None
+        #: exactly-once mode: markers of committed transactions in their databases
+        self.exactly_once = bool(getattr(engine.request, "exactly_once", False)) and save
+        self.data.run_key = uuid.uuid4().hex
+        #: DTSID -> connection managers whose databases may hold its marker (restored)
+        self.restored_commits: dict[str, list[str]] = {}
+        #: connection managers holding markers of this run (deleted on success)
+        self.marked: set[str] = set()
 
     # ---- start
 
@@ -137,6 +153,12 @@ class CheckpointSession:
 
     def _restore(self, saved: CheckpointData) -> None:
         engine = self.engine
+        if saved.run_key:
+            self.data.run_key = saved.run_key
+        self.restored_commits = dict(saved.commits)
+        self.data.commits = dict(saved.commits)
+        for names in saved.commits.values():
+            self.marked.update(names)
         by_id = {normalize_guid(e.dtsid): e for e in engine.package.walk() if e.dtsid}
         for owner, variables in saved.variables.items():
             exe = by_id.get(normalize_guid(owner))
@@ -175,9 +197,84 @@ class CheckpointSession:
 
     def completed_result(self, exe: Executable) -> ExecResult | None:
         """The saved result of an executable that completed before the restart."""
-        if not self.restored or not exe.dtsid:
+        if not exe.dtsid or not (self.restored or self.restored_commits):
             return None
-        return self.restored.get(normalize_guid(exe.dtsid))
+        guid = normalize_guid(exe.dtsid)
+        saved = self.restored.get(guid)
+        if saved is not None or not self.exactly_once:
+            return saved
+        names = self.restored_commits.pop(guid, None)
+        if not names or not self._marker_found(exe, names):
+            return None
+        with self._lock:
+            self.restored[guid] = ExecResult.Success
+            self.data.completed[guid] = CompletedExecutable(guid, int(ExecResult.Success), "",
+                                                            exe.path)
+            self.data.commits.pop(guid, None)
+            self._write()
+        self.engine.raise_event(exe, EventKind.OnInformation, 0x4001402D,
+                                "its transaction committed before the restart (its marker is "
+                                f"in the database of '{names[0]}'): it counts as completed")
+        return ExecResult.Success
+
+    # ---- exactly-once
+
+    def _marker(self, exe: Executable) -> Marker:
+        from ssisrun.runtime.transactions import Marker
+
+        return Marker(self.data.package_id, normalize_guid(exe.dtsid), self.data.run_key,
+                      exe.path)
+
+    def attach_transactions(self, manager: TransactionManager) -> None:
+        if self.exactly_once:
+            manager.on_before_commit = self._before_commit
+            manager.on_rolled_back = self._rolled_back
+
+    def _before_commit(self, exe: Executable, tx: Transaction) -> None:
+        """Inside the transaction: a marker row in every database, and the file (with the
+        run key) written durably, before the commit."""
+        if not exe.dtsid or not is_recordable(exe):
+            return
+        names = tx.write_markers(self._marker(exe))
+        with self._lock:
+            self.data.commits[normalize_guid(exe.dtsid)] = names
+            self.marked.update(names)
+            self._write()
+
+    def _rolled_back(self, exe: Executable) -> None:
+        with self._lock:
+            self.data.commits.pop(normalize_guid(exe.dtsid), None)
+
+    def _marker_found(self, exe: Executable, names: list[str]) -> bool:
+        from ssisrun.runtime.transactions import marker_present
+
+        engine = self.engine
+        key = self._marker(exe).execution_key
+        for name in names:
+            try:
+                cm, text = engine.connection(name, engine.scopes[id(engine.package)])
+                with engine.connections.open(cm, text, engine.map_path) as db:
+                    if marker_present(db, key):
+                        return True
+            except SsisrunError as exc:
+                engine.raise_event(exe, EventKind.OnWarning, 0x8001402D,
+                                   f"cannot look for the exactly-once marker in the database "
+                                   f"of '{name}' ({exc}); the container runs again")
+        return False
+
+    def _delete_markers(self) -> None:
+        from ssisrun.runtime.transactions import delete_markers
+
+        engine = self.engine
+        for name in sorted(self.marked):
+            try:
+                cm, text = engine.connection(name, engine.scopes[id(engine.package)])
+                with engine.connections.open(cm, text, engine.map_path) as db:
+                    delete_markers(db, self.data.run_key)
+            except SsisrunError as exc:
+                engine.raise_event(engine.package, EventKind.OnWarning, 0x8001402D,
+                                   f"cannot delete the exactly-once markers of this run from "
+                                   f"the database of '{name}': {exc}")
 
     def record(self, exe: Executable, result: ExecResult) -> None:
         if not self.save or result == ExecResult.Failure or not is_recordable(exe):
@@ -188,6 +285,7 @@ class CheckpointSession:
         with self._lock:
             self.data.completed[guid] = CompletedExecutable(guid, int(result), "", exe.path)
             self.data.loops.pop(guid, None)  # a loop recorded whole needs no progress
+            self.data.commits.pop(guid, None)  # committed and recorded: no marker needed
             self._write()
 
     def loop_done_keys(self, loop: Executable) -> list[str]:
@@ -241,6 +339,8 @@ class CheckpointSession:
         checkpoint file remains to restart from."""
         try:
             if result in (ExecResult.Success, ExecResult.Completion):
+                if self.exactly_once and self.marked:
+                    self._delete_markers()
                 if self.save or self.restarted:
                     self.file.delete()
                 return False
