@@ -297,3 +297,27 @@ def test_sqlite_and_postgres_in_one_transaction_are_refused(
     assert "'Pg' (postgresql)" in message and "'Lite' (sqlite)" in message
     assert pg_values(server, one) == []
     assert values(db) == []
+
+
+# --------------------------------------------------------------------------- child packages
+
+
+@pytest.mark.parametrize(("child_option", "kept"), [(1, []), (0, [1])])
+def test_an_in_process_child_package_joins_the_transaction_of_its_task(
+        tmp_path: Path, db: Path, child_option: int, kept: list[int]) -> None:
+    from builders import package
+    from test_task_execute_package import Run as PackageRun
+    from test_task_execute_package import execute_package, file_cm
+
+    child = tmp_path / "Child.dtsx"
+    child.write_text(package(8, [sql_task("Insert", "INSERT INTO t VALUES (1)")],
+                             name="Child", connections=[sqlite_cm("Db", db)],
+                             props={"TransactionOption": child_option}))
+    parent = tmp_path / "Parent.dtsx"
+    parent.write_text(package(8, [seq("Load", [
+        execute_package(connection="Child"),
+        sql_task("Boom", "INSERT INTO missing VALUES (2)")], REQUIRED)],
+        name="Parent", connections=[file_cm("Child", str(child)), sqlite_cm("Db", db)]))
+    run = PackageRun(parent)
+    assert run.result.result == ExecResult.Failure
+    assert values(db) == kept  # Supported: rolled back with the parent; NotSupported: kept
