@@ -21,6 +21,11 @@ Which database a string names (:func:`database_url`):
 * A value containing ``://`` is a SQLAlchemy URL and is used as it is (``postgresql://``,
   ``mssql://`` and ``oracle://`` get ssisrun's drivers).
 
+A connection string that names a user and no password gets the password the package keeps
+in clear (a ``DTS:Password`` that is not encrypted: :func:`kept_password`), unless a
+``--conn`` names another user. Encrypted passwords cannot be used: ``ssisrun validate``
+names each such connection manager.
+
 Windows authentication (``Integrated Security=SSPI``, ``Trusted_Connection=yes``) cannot be
 used here: opening such a connection fails with a message that says how to give a user and
 password (``--conn``, ``--connections``). ssisrun does not try to connect without
@@ -154,10 +159,11 @@ def _backend_of(values: dict[str, str], creation_name: str) -> str:
     return ""
 
 
-def _credentials(values: dict[str, str], name: str) -> tuple[str | None, str | None]:
+def _credentials(values: dict[str, str], name: str,
+                 kept: str | None = None) -> tuple[str | None, str | None]:
     integrated = _first(values, "integrated security", "trusted_connection").lower()
     user = _first(values, "user id", "uid", "user", "username", "user name") or None
-    password = _first(values, "password", "pwd") or None
+    password = _first(values, "password", "pwd") or (kept if user else None) or None
     if integrated in ("sspi", "true", "yes") and not user:
         raise DatabaseConnectionError(
             f"the connection manager '{name}' uses Windows authentication (Integrated "
@@ -168,8 +174,11 @@ def _credentials(values: dict[str, str], name: str) -> tuple[str | None, str | N
 
 
 def database_url(text: str, creation_name: str = "", name: str = "",
-                 map_path: Callable[[str], str] = lambda p: p) -> URL:
-    """The SQLAlchemy URL of a connection string (or of a SQLAlchemy URL)."""
+                 map_path: Callable[[str], str] = lambda p: p,
+                 password: str | None = None) -> URL:
+    """The SQLAlchemy URL of a connection string (or of a SQLAlchemy URL). ``password``
+    (the one the package keeps in clear, :func:`kept_password`) is used when the string
+    names a user and no password."""
     from sqlalchemy import URL, make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -181,6 +190,8 @@ def database_url(text: str, creation_name: str = "", name: str = "",
             raise DatabaseConnectionError(f"{label}: '{mask_connection_string(text)}' is not a "
                                    f"SQLAlchemy URL: {exc}") from None
         driver = _DEFAULT_DRIVERS.get(url.drivername)
+        if password and url.username and url.password is None:
+            url = url.set(password=password)
         return url.set(drivername=driver) if driver else url
     values = parse_connection_string(text)
     backend = _backend_of(values, creation_name)
@@ -190,7 +201,7 @@ def database_url(text: str, creation_name: str = "", name: str = "",
             return URL.create("sqlite")
         return URL.create("sqlite", database=map_path(path))
     if backend == "mssql":
-        user, password = _credentials(values, label)
+        user, password = _credentials(values, label, password)
         server = _first(values, "data source", "server", "address", "addr",
                         "network address") or "localhost"
         if server.lower().startswith(("tcp:", "np:", "lpc:")):
@@ -212,7 +223,7 @@ def database_url(text: str, creation_name: str = "", name: str = "",
                                      "TrustServerCertificate": "yes"})
         return URL.create(driver, user, password, host, port, database)
     if backend == "postgresql":
-        user, password = _credentials(values, label)
+        user, password = _credentials(values, label, password)
         server = _first(values, "host", "server", "data source", "servername") or "localhost"
         port_text = _first(values, "port")
         if ":" in server and not port_text:
@@ -221,7 +232,7 @@ def database_url(text: str, creation_name: str = "", name: str = "",
         return URL.create("postgresql+psycopg", user, password, server,
                           int(port_text) if port_text.isdigit() else None, database)
     if backend == "oracle":
-        user, password = _credentials(values, label)
+        user, password = _credentials(values, label, password)
         source = _first(values, "data source", "dbq", "server")
         if source.lstrip().startswith("("):
             return URL.create("oracle+oracledb", user, password, query={"dsn": source})
@@ -243,6 +254,39 @@ def database_url(text: str, creation_name: str = "", name: str = "",
 
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def _user_of(text: str) -> str:
+    try:
+        if "://" in text and "=" not in text.split("://", 1)[0]:
+            from sqlalchemy import make_url
+
+            return make_url(text.strip()).username or ""
+        values = parse_connection_string(text)
+    except Exception:  # noqa: BLE001 - not parseable: no user to compare
+        return ""
+    return _first(values, "user id", "uid", "user", "username", "user name")
+
+
+def kept_password(cm: ConnectionManager, text: str) -> str | None:
+    """The password ``cm`` keeps in clear in the package (a ``DTS:Password`` that is not
+    encrypted), for its connection string ``text`` after overrides: given when ``text`` is
+    the package's own string or names the same user, so a ``--conn`` for another login
+    never gets it."""
+    if not cm.password:
+        return None
+    if text == cm.connection_string:
+        return cm.password
+    user = _user_of(text)
+    return cm.password if user and user.lower() == _user_of(cm.connection_string).lower() \
+        else None
+
+
+def connection_url(cm: ConnectionManager, text: str,
+                   map_path: Callable[[str], str] = lambda p: p) -> URL:
+    """The SQLAlchemy URL of the database connection manager ``cm`` whose connection string
+    after overrides is ``text``, with the password the package keeps in clear."""
+    return database_url(text, cm.creation_name, cm.name, map_path, kept_password(cm, text))
 
 
 def show_url(url: URL) -> str:
@@ -384,7 +428,7 @@ class ConnectionRegistry:
         """A connection to the database ``cm`` names (``text`` its connection string after
         overrides). A retained connection is opened once and shared; others are opened for
         the block and closed after it (rolling back what the SQL left open)."""
-        url = database_url(text, cm.creation_name, cm.name, map_path)
+        url = connection_url(cm, text, map_path)
         if cm.retain:
             key = cm.dtsid or cm.name
             with self._lock:

@@ -257,12 +257,21 @@ class ConnectionManager:
     scope: str = "Package"
     ref_id: str = ""
     property_expressions: dict[str, str] = field(default_factory=dict)
-    #: other attributes/properties of the inner element (ServerName, FileUsageType, ...)
+    #: other attributes/properties of the inner element and of the server-settings element
+    #: nested in it (``DTS:FtpConnection``, ``DTS:HttpConnection``): ServerName,
+    #: FileUsageType, ...; sensitive values are never here
     properties: dict[str, str] = field(default_factory=dict)
     flat_file: FlatFileFormat | None = None
     #: names of sensitive values present but unusable here (encrypted with a key we lack)
     encrypted_secrets: list[str] = field(default_factory=list)
+    #: how they are encrypted: "user key" (Windows DPAPI: EncryptSensitiveWithUserKey) or
+    #: "password" (EncryptSensitiveWithPassword); "" when nothing is encrypted
+    secrets_key: str = ""
     has_password: bool = False
+    #: the password the package keeps in clear (a ``DTS:Password`` or ``ServerPassword``
+    #: that is not encrypted; "" when saved empty, as DontSaveSensitive does); None when
+    #: there is none or it is encrypted. Never printed.
+    password: str | None = field(default=None, repr=False)
     line: int | None = None
 
     @property

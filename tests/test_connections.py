@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from builders import package
+from builders import connection_manager, package, password
 from click.testing import CliRunner
 from sqltest import database, sql_task
 
@@ -14,11 +14,14 @@ from ssisrun.cli import cli
 from ssisrun.connections import (
     ConnectionRegistry,
     DatabaseConnectionError,
+    connection_url,
     database_url,
     parse_connection_string,
     read_connections_file,
 )
+from ssisrun.dtsx import load_package_bytes
 from ssisrun.errors import UsageError
+from ssisrun.model import ConnectionManager
 
 
 def url(text: str, creation: str = "OLEDB") -> str:
@@ -131,3 +134,63 @@ def test_exec_takes_connections_from_the_file_and_conn_wins(tmp_path: Path,
     result = runner.invoke(cli, ["exec", str(pkg), "--environment", "x"])
     assert result.exit_code == 6
     assert "--environment needs --connections" in result.output
+
+
+# --------------------------------------------------------------------------- passwords in packages
+
+
+def read_cm(secret: str = "") -> ConnectionManager:
+    text = ("Provider=PostgreSQL OLE DB Provider;Data Source=pg;location=sales;User ID=etl;"
+            "Port=5433;")
+    xml = package(8, connections=[connection_manager(8, "Src", "OLEDB", text,
+                                                     inner_children=secret)])
+    [cm] = load_package_bytes(xml.encode(), "t.dtsx").connection_managers
+    return cm
+
+
+def test_a_password_kept_in_clear_completes_the_connection_string() -> None:
+    cm = read_cm(password(encrypted=False, value="s3cret"))
+    assert cm.password == "s3cret" and cm.encrypted_secrets == [] and cm.has_password
+    assert "s3cret" not in repr(cm) and "Password" not in cm.properties
+    shown = connection_url(cm, cm.connection_string).render_as_string(hide_password=False)
+    assert shown == "postgresql+psycopg://etl:s3cret@pg:5433/sales"
+    # a --conn for the same user gets it; for another user, or with its own password, not
+    same_user = "Data Source=pg2;User ID=ETL;Provider=PostgreSQL;location=x"
+    assert connection_url(cm, same_user).password == "s3cret"
+    assert connection_url(cm, "Data Source=pg2;User ID=bob;Provider=PostgreSQL").password \
+        is None
+    assert connection_url(cm, "Data Source=pg;User ID=etl;Password=mine;Provider=PostgreSQL"
+                          ).password == "mine"
+    assert connection_url(cm, "postgresql://etl@pg2/x").password == "s3cret"
+    assert connection_url(cm, "postgresql://bob@pg2/x").password is None
+
+
+def test_dont_save_sensitive_leaves_an_empty_password_that_adds_nothing() -> None:
+    cm = read_cm(password(encrypted=False, value=""))
+    assert cm.password == "" and cm.encrypted_secrets == []
+    assert connection_url(cm, cm.connection_string).password is None
+
+
+@pytest.mark.parametrize("secret", [
+    password(),  # Encrypted="1" (EncryptSensitiveWithUserKey)
+    # .conmgr files write the Windows DPAPI blob without Encrypted="1"
+    password(encrypted=False, value="AQAAANCMnd8BFdERjHoAwE/Cl+sBAAAAS6SL2LGYrUqLZRo4hqdk0g"),
+])
+def test_a_password_encrypted_with_a_user_key_is_not_kept(secret: str) -> None:
+    cm = read_cm(secret)
+    assert cm.password is None
+    assert cm.encrypted_secrets == ["Password"] and cm.secrets_key == "user key"
+    assert connection_url(cm, cm.connection_string).password is None
+
+
+def test_show_and_validate_never_print_a_password_kept_in_clear(tmp_path: Path) -> None:
+    text = "Data Source=srv;User ID=etl;Initial Catalog=Stage;Provider=SQLNCLI11.1;"
+    xml = package(8, connections=[connection_manager(
+        8, "Stage", "OLEDB", text, inner_children=password(encrypted=False,
+                                                           value="kept-s3cret"))])
+    file = tmp_path / "p.dtsx"
+    file.write_text(xml)
+    for command in (["show"], ["validate"], ["validate", "--format", "json"]):
+        result = CliRunner().invoke(cli, [*command, str(file)])
+        assert result.exit_code == 0, result.output
+        assert "kept-s3cret" not in result.output

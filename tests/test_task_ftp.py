@@ -14,7 +14,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import pytest
-from builders import VERSIONS, Exe, Var, connection_manager, guid, package
+from builders import VERSIONS, Exe, Var, connection_manager, el, guid, package
 
 from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
@@ -257,14 +257,47 @@ def test_keyword_conn_and_a_connection_manager_property_expression(ftp: FtpServe
     assert not (ftp.home / "gone.txt").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="the reader keeps only the attributes of the inner "
-                   "DTS:ConnectionManager element: ServerName, ServerUserName, UsePassiveMode... "
-                   "of the nested DTS:FtpConnection are lost (ssisrun/dtsx/reader.py "
-                   "read_connection_manager)")
 def test_server_settings_of_the_nested_ftp_connection_element_are_read() -> None:
     pkg = load_package_bytes(package(8, [], connections=[ftp_cm()]).encode(), "t.dtsx")
     [cm] = pkg.connection_managers
     assert cm.properties.get("ServerUserName") == "nobody"
+    assert cm.properties.get("ServerName") == "ftp.corp.local"
+    assert cm.properties.get("UsePassiveMode") == "True"
+    # the encrypted password is a secret ssisrun cannot use, never a property
+    assert "ServerPassword" not in cm.properties
+    assert cm.encrypted_secrets == ["ServerPassword"] and cm.password is None
+
+
+def own_settings_cm(version: int, server: FtpServer, password: str) -> str:
+    """An FTP connection manager with every setting in the package, the password in clear,
+    and no connection string: the nested element alone says where to go."""
+    secret = (f'<DTS:Property DTS:Name="ServerPassword" Sensitive="1">{password}'
+              "</DTS:Property>")
+    inner = el(version, "FtpConnection",
+               {"ServerName": "127.0.0.1", "ServerPort": server.port, "ServerUserName": USER,
+                "UsePassiveMode": True, "TimeOut": 10, "Retries": 0, "ChunkSize": 4},
+               secret)
+    return connection_manager(version, "FTP", "FTP", "", inner_children=inner)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_package_own_server_settings_and_clear_password_are_used(
+        ftp: FtpServer, tmp_path: Path, version: int) -> None:
+    (ftp.home / "readme.txt").write_text("hello")
+    cm = own_settings_cm(version, ftp, PASSWORD)
+    pkg = load_package_bytes(package(version, [], connections=[cm]).encode(), "t.dtsx")
+    [read] = pkg.connection_managers
+    assert read.password == PASSWORD and read.encrypted_secrets == []
+    assert read.properties["ServerPort"] == str(ftp.port)
+    assert PASSWORD not in repr(read) and PASSWORD not in str(read.properties)
+    task = ftp_task("Receive", TaskLocalPath="Local", TaskRemotePath="/readme.txt")
+    ok(Run(package(version, [task], connections=[cm, local_dir(version, tmp_path)])))
+    assert (tmp_path / "readme.txt").read_text() == "hello"
+    # a wrong password in the package fails the login, and no message shows it
+    wrong = own_settings_cm(version, ftp, "not-the-password")
+    r = Run(package(version, [task], connections=[wrong, local_dir(version, tmp_path)]))
+    assert r.result.result == ExecResult.Failure
+    assert "not-the-password" not in " ".join(r.descriptions(EventKind.OnError))
 
 
 # --------------------------------------------------------------------------- CLI

@@ -932,27 +932,74 @@ def read_connection_manager(
             label = child.get(Q + "Name") or local
             skip.add(label)
             cm.has_password = True
-            if child.get("Encrypted") == "1" or child.find(".//" + _ENCRYPTED_DATA) is not None:
+            key = _secret_key(child)
+            if key:
                 cm.encrypted_secrets.append(label)
+                cm.secrets_key = cm.secrets_key or key
+            elif label.lower() in _PASSWORD_NAMES and cm.password is None:
+                cm.password = child.text or ""
         elif child.tag == _ENCRYPTED_DATA and "EncryptedData" not in cm.encrypted_secrets:
             cm.has_password = True
             cm.encrypted_secrets.append("EncryptedData")
+            cm.secrets_key = cm.secrets_key or "password"
     for key, value in inner_props.values.items():
         if key not in skip:
             cm.properties[key] = value
+    # The server settings of FTP, HTTP (and similar) managers sit on an element nested in
+    # the inner one: <DTS:FtpConnection DTS:ServerName="..." DTS:ServerUserName="...">.
+    for child in inner:
+        if isinstance(child.tag, str) and child.tag.startswith(Q) \
+                and child.tag.endswith("Connection"):
+            for key, value in _Props(child).values.items():
+                if key not in skip:
+                    cm.properties.setdefault(key, value)
     if cm.kind in ("FLATFILE", "MULTIFLATFILE"):
         cm.flat_file = _flat_file(inner, inner_props)
     if cm.encrypted_secrets:
-        problems.append(
-            Problem(
-                "warning",
-                f"connection manager '{name}' keeps {', '.join(cm.encrypted_secrets)} encrypted "
-                "with a key ssisrun does not have; supply the connection string with --conn",
-                where,
-                source_line(el),
-            )
-        )
+        problems.append(Problem("warning", encrypted_secrets_message(cm), where, source_line(el)))
     return cm
+
+
+#: the names a connection manager's own password has (not ProxyPassword, AccountKey, ...)
+_PASSWORD_NAMES = frozenset({"password", "serverpassword"})
+#: base64 of a Windows DPAPI blob's header (version 1, provider df9d8cd0-1501-11d1-...)
+_DPAPI_PREFIX = "AQAAANCMnd8BFdERjHoAwE/Cl+s"
+
+
+def _secret_key(el: etree._Element) -> str:
+    """How a sensitive value is encrypted: "user key" (a Windows DPAPI blob, written by
+    EncryptSensitiveWithUserKey; ``.conmgr`` files write it without ``Encrypted="1"``),
+    "password" (XML encryption, EncryptSensitiveWithPassword), or "" (kept in clear)."""
+    if el.find(".//" + _ENCRYPTED_DATA) is not None:
+        return "password"
+    if (el.text or "").lstrip().startswith(_DPAPI_PREFIX):
+        return "user key"
+    if el.get("Encrypted") == "1" or el.get(Q + "Encrypted") == "1":
+        return "user key"
+    return ""
+
+
+def encrypted_secrets_message(cm: ConnectionManager) -> str:
+    """What to do about a connection manager whose secrets ssisrun cannot decrypt."""
+    what = ", ".join(cm.encrypted_secrets)
+    if cm.secrets_key == "password":
+        how = ("with the package password (EncryptSensitiveWithPassword), which ssisrun "
+               "cannot use yet")
+    else:
+        how = ("with a Windows user key (EncryptSensitiveWithUserKey), which only the user "
+               "who saved it can decrypt, on the machine where it was saved")
+    if cm.kind == "HTTP":
+        return (f"connection manager '{cm.name}' keeps {what} encrypted {how}: give "
+                "ServerPassword with a property expression on the connection manager")
+    if cm.kind == "FTP":
+        example = f"'{cm.name}=ftp://user:password@host:21/'"
+    elif cm.kind == "SMTP":
+        example = f"'{cm.name}=SmtpServer=host;User=...;Password=...'"
+    else:
+        example = f"'{cm.name}=...;User ID=...;Password=...'"
+    return (f"connection manager '{cm.name}' keeps {what} encrypted {how}: give its "
+            f"connection string, password included, with --conn {example} (or in a "
+            "--connections file)")
 
 
 def _flat_file(inner: etree._Element, props: _Props) -> FlatFileFormat:

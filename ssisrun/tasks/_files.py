@@ -12,11 +12,13 @@ Connection managers (spec ssis-runtime.md 2.15, 5.8):
   with ``--conn`` and never sit in the package.
 * **FTP**: the connection string is ``host:port``; the server settings are the attributes
   ``ServerName``, ``ServerPort``, ``ServerUserName``, ``UsePassiveMode``, ``TimeOut``,
-  ``Retries``, ``ChunkSize`` (their property expressions win). ``ServerPassword`` is
-  encrypted in real packages, so it comes from ``--conn``, as ``host:port``, as keywords
+  ``Retries``, ``ChunkSize`` of the ``DTS:FtpConnection`` element (their property
+  expressions win). ``ServerPassword`` is used when the package keeps it in clear; it is
+  encrypted in most real packages, so it comes from ``--conn``, as ``host:port``, as keywords
   (``ServerName=...;ServerPort=...;ServerUserName=...;ServerPassword=...;UsePassiveMode=``)
   or as a URL ``ftp://user:password@host:port``; or from a property expression.
-* **HTTP**: ``ServerURL`` (the connection string), ``ServerUserName``, ``ServerPassword``,
+* **HTTP**: ``ServerURL`` (the connection string), ``ServerUserName``, ``ServerPassword``
+  (a property expression, or the value the package keeps in clear),
   ``TimeOut`` and ``ChunkSize``, read the same way; :func:`http_download` fetches a URL to
   a file (for tasks and scripts that download through an HTTP connection manager).
 
@@ -332,6 +334,8 @@ def ftp_settings(ctx: TaskContext, cm: ConnectionManager, text: str, code: int) 
     """The FTP connection manager's settings: its properties (and their expressions), then
     what its connection string (after ``--conn``) says."""
     values: dict[str, str] = {}
+    if cm.password:  # kept in clear in the package (not encrypted)
+        values["serverpassword"] = cm.password
     for name in ("ServerName", "ServerPort", "ServerUserName", "ServerPassword",
                  "UsePassiveMode", "TimeOut", "Retries", "ChunkSize"):
         value = cm_property(ctx, cm, name)
@@ -399,7 +403,7 @@ def http_settings(ctx: TaskContext, ref: str, code: int = E_FOLLOWING_MESSAGE) -
     return HttpSettings(
         url=url,
         user=cm_property(ctx, cm, "ServerUserName") or "",
-        password=cm_property(ctx, cm, "ServerPassword") or "",
+        password=cm_property(ctx, cm, "ServerPassword") or cm.password or "",
         timeout=float(as_int("TimeOut", cm_property(ctx, cm, "TimeOut") or "", code, 30)
                       or 30),
         chunk_size=max(1, as_int("ChunkSize", cm_property(ctx, cm, "ChunkSize") or "",
