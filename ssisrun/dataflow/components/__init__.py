@@ -47,6 +47,8 @@ REGISTRY: dict[str, str] = {
     "Microsoft.SSISODBCDst": f"{_DB}:DatabaseDestination",
     "Microsoft.SQLServerDestination": f"{_DB}:DatabaseDestination",
     "Microsoft.OLEDBCommand": f"{_DB}:OleDbCommand",
+    "Microsoft.ExcelSource": "ssisrun.dataflow.components.excel:ExcelSource",
+    "Microsoft.ExcelDestination": "ssisrun.dataflow.components.excel:ExcelDestination",
 }
 
 
