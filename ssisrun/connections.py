@@ -256,6 +256,34 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+#: connection manager types that name a database (``CreationName`` before the ``:``)
+DATABASE_KINDS = frozenset({"OLEDB", "ADO.NET", "ADO", "ODBC", "ORACLE", "MSORA"})
+
+
+def connection_problem(cm: ConnectionManager, text: str) -> str:
+    """Why the database connection manager ``cm`` will not open here, with its connection
+    string ``text`` (after overrides), found without connecting: Windows authentication, a
+    database ssisrun cannot tell or open, a driver that is not installed (naming the pip
+    extra). "" when nothing is known to be wrong, or ``cm`` is not a database."""
+    if cm.kind not in DATABASE_KINDS or not text.strip():
+        return ""
+    try:
+        if "://" not in text and _backend_of(parse_connection_string(text),
+                                             cm.creation_name) == "excel":
+            return ""  # Excel/Access files are the data flow's Excel components' business
+    except DatabaseConnectionError as exc:
+        return f"the connection manager '{cm.name}': {exc}"
+    try:
+        url = connection_url(cm, text)
+    except DatabaseConnectionError as exc:
+        return str(exc)
+    module, extra = DRIVERS.get(url.drivername, ("", ""))
+    if module and not _installed(module):
+        return (f"the connection manager '{cm.name}' needs the {url.get_backend_name()} "
+                f"driver ({module}), which is not installed: pip install 'ssisrun[{extra}]'")
+    return ""
+
+
 def _user_of(text: str) -> str:
     try:
         if "://" in text and "=" not in text.split("://", 1)[0]:

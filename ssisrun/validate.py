@@ -4,7 +4,10 @@
 constraint endpoints, connection managers by DTSID or name, variables named by
 tasks, enumerators and mappings, log providers) and reports each problem with
 the executable's path. It also reports every task and data-flow component type
-this ssisrun cannot run yet. A package with no ``error`` problem could run.
+this ssisrun cannot run yet, and, as warnings, the connections that will not open here:
+secrets encrypted with a key ssisrun cannot have (with the ``--conn`` that replaces the
+connection string), Windows authentication and database drivers that are not installed
+(with the pip extra). A package with no ``error`` problem could run.
 """
 
 from __future__ import annotations
@@ -184,9 +187,7 @@ class _Validator:
 
     def run(self) -> list[Problem]:
         pkg = self.package
-        self.problems.extend(pkg.problems)
-        if pkg.project is not None:
-            self.problems.extend(pkg.project.problems)
+        self.problems.extend(self.load_problems())
         for exe in pkg.walk():
             self.check_executable(exe)
         for cm in pkg.connection_managers:
@@ -197,9 +198,48 @@ class _Validator:
             if provider.config_string:
                 self.check_connection(pkg, provider.config_string,
                                       f"log provider '{provider.name}'", provider.line)
+        self.check_database_connections()
         self.check_transactions()
         self.check_checkpoints()
         return self.problems
+
+    # ---- connection managers
+
+    def override(self, cm: ConnectionManager) -> str | None:
+        """The connection string ``--conn`` gives ``cm`` (by name or DTSID), or None."""
+        for key in (cm.name, cm.dtsid):
+            if key in self.connections:
+                return self.connections[key]
+        return None
+
+    def load_problems(self) -> list[Problem]:
+        """What the reader found, without the encrypted secrets of connection managers
+        whose connection string ``--conn`` replaces."""
+        from ssisrun.dtsx.reader import encrypted_secrets_message
+
+        pkg = self.package
+        problems = [*pkg.problems, *(pkg.project.problems if pkg.project else [])]
+        replaced = {(_cm_path(cm), encrypted_secrets_message(cm))
+                    for cm in pkg.all_connection_managers()
+                    if cm.encrypted_secrets and self.override(cm) is not None}
+        return [p for p in problems if (p.path, p.message) not in replaced]
+
+    def check_database_connections(self) -> None:
+        """Database connection strings that will fail at run time, found without
+        connecting (:func:`ssisrun.connections.connection_problem`): Windows
+        authentication, a database ssisrun cannot open, a driver that is not installed.
+        A connection string set by a property expression is not known before the run."""
+        from ssisrun.connections import connection_problem
+
+        for cm in self.package.all_connection_managers():
+            text = self.override(cm)
+            if text is None:
+                if any(k.lower() == "connectionstring" for k in cm.property_expressions):
+                    continue
+                text = cm.connection_string
+            message = connection_problem(cm, text)
+            if message:
+                self.warning(_cm_path(cm), message, cm.line)
 
     # ---- expressions
 
@@ -414,6 +454,12 @@ class _Validator:
                     and not task.disabled:
                 self.error(where, f"data-flow component {component.component_type} cannot be "
                            "run by this ssisrun yet", component.line)
+            elif component.component_type == "Microsoft.ScriptComponent" and not task.disabled:
+                from ssisrun.dataflow.components.script import check_script_component
+
+                message = check_script_component(self.package, where, self.scripts)
+                if message:
+                    self.error(where, message, component.line)
             for conn in component.connections:
                 ref = conn.connection_manager_id or conn.connection_manager_ref_id
                 if not ref:
@@ -601,6 +647,11 @@ class _Validator:
 def _is_database(cm: ConnectionManager) -> bool:
     kind = cm.creation_name.split(":", 1)[0].upper()
     return kind in ("OLEDB", "ADO.NET", "ADO", "ODBC", "ORACLE", "SQLMOBILE")
+
+
+def _cm_path(cm: ConnectionManager) -> str:
+    """Where validate reports a connection manager's problems (as the reader does)."""
+    return f"\\{cm.scope}.ConnectionManagers[{cm.name}]"
 
 
 def _in_event_handler(exe: Executable) -> bool:

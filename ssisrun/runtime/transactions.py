@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ssisrun.connections import Database, DatabaseConnectionError, database_url, show_url
+from ssisrun.connections import Database, DatabaseConnectionError, connection_url, show_url
 from ssisrun.errors import SsisrunError
 from ssisrun.model import IsolationLevel, TransactionOption
 
@@ -184,7 +184,7 @@ class Transaction:
         runs under a savepoint on PostgreSQL (a failed task is undone alone)."""
         if self.done:
             raise TransactionError(f"the transaction of {self.root.path} has ended")
-        url = database_url(text, cm.creation_name, cm.name, map_path)
+        url = connection_url(cm, text, map_path)
         part = self._enlist(url, cm)
         with part.lock:
             outer = part.depth == 0
