@@ -4,8 +4,8 @@ Windows paths mapped into a temp folder (skipped when ../shared/corpus is absent
 Tests send network traffic to loopback only, and real packages name their authors' servers
 (SMTP relays, database and FTP hosts on private addresses), and their C# scripts can do
 anything. So only packages whose tasks work on local files and processes run here:
-containers, Expression, Execute Process and File System tasks. Every drive letter is mapped into the test's temp folder,
-so no package touches the machine's own files."""
+containers, Expression, Execute Process and File System tasks. Every drive letter is
+mapped into the test's temp folder, so no package touches the machine's own files."""
 
 from __future__ import annotations
 
