@@ -1,4 +1,4 @@
-"""The Python replacement of Parent.dtsx's C# Script Task \Package\Report.
+r"""The Python replacement of Parent.dtsx's C# Script Task \Package\Report.
 
 ssisrun finds it by its name: <package stem>.scripts/<task path below \Package, with \ as _>.py
 """
