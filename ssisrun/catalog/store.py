@@ -20,7 +20,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -657,13 +667,16 @@ class Catalog:
             if me is None or not me[0]:
                 return None
             query = (select(executions).where(executions.c.status == int(Status.pending))
-                     .order_by(executions.c.ready_time, executions.c.execution_id).limit(200))
-            if wanted is not None:
-                query = query.where(executions.c.execution_id.in_(sorted(wanted)))
+                     .order_by(executions.c.ready_time, executions.c.execution_id))
+            params: dict[str, Any] = {}
+            if wanted is not None:  # one cached statement whatever the number of ids
+                query = query.where(executions.c.execution_id.in_(
+                    bindparam("only_ids", expanding=True)))
+                params["only_ids"] = sorted(wanted)
             if not self.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
             stamp = now()
-            for row in conn.execute(query).all():
+            for row in _pages(conn, query, params):
                 if wanted is not None and row.execution_id not in wanted:
                     continue
                 allowed: list[str] = []
@@ -748,11 +761,7 @@ class Catalog:
         with self._tx() as conn:
             if self._current(conn, execution_id, attempt) is None:
                 return False
-            level = self._logging_level(conn, execution_id)
-            rows = [_message_row(execution_id, attempt, m) for m in messages
-                    if stores_message(level, m.message_type)]
-            if rows:
-                conn.execute(insert(operation_messages), rows)
+            self._add_messages(conn, execution_id, attempt, messages)
         return True
 
     def add_statistics(self, execution_id: int, attempt: int,
@@ -761,25 +770,43 @@ class Catalog:
         with self._tx() as conn:
             if self._current(conn, execution_id, attempt) is None:
                 return False
-            if self._logging_level(conn, execution_id) == LoggingLevel.none:
-                return True
-            rows = [dict(execution_id=execution_id, attempt=attempt,
-                         executable_name=s.executable_name, execution_path=s.execution_path,
-                         start_time=s.start_time, end_time=s.end_time,
-                         execution_duration=max(0, round(
-                             (s.end_time - s.start_time).total_seconds() * 1000)),
-                         execution_result=s.execution_result) for s in statistics]
-            if rows:
-                conn.execute(insert(executable_statistics), rows)
+            self._add_statistics(conn, execution_id, attempt, statistics)
         return True
+
+    def _add_messages(self, conn: Connection, execution_id: int, attempt: int,
+                      messages: Iterable[NewMessage], level: int | None = None) -> None:
+        if level is None:
+            level = self._logging_level(conn, execution_id)
+        rows = [_message_row(execution_id, attempt, m) for m in messages
+                if stores_message(level, m.message_type)]
+        if rows:
+            conn.execute(insert(operation_messages), rows)
+
+    def _add_statistics(self, conn: Connection, execution_id: int, attempt: int,
+                        statistics: Iterable[NewStatistic], level: int | None = None) -> None:
+        if level is None:
+            level = self._logging_level(conn, execution_id)
+        if level == LoggingLevel.none:
+            return
+        rows = [dict(execution_id=execution_id, attempt=attempt,
+                     executable_name=s.executable_name, execution_path=s.execution_path,
+                     start_time=s.start_time, end_time=s.end_time,
+                     execution_duration=max(0, round(
+                         (s.end_time - s.start_time).total_seconds() * 1000)),
+                     execution_result=s.execution_result) for s in statistics]
+        if rows:
+            conn.execute(insert(executable_statistics), rows)
 
     def finish_attempt(self, execution_id: int, attempt: int, outcome: Status, *,
                        exit_code: int | None = None, message: str | None = None,
-                       retryable: bool = True) -> Status | None:
+                       retryable: bool = True, messages: Sequence[NewMessage] = (),
+                       statistics: Sequence[NewStatistic] = ()) -> Status | None:
         """Record how an attempt ended (succeeded, completed, failed, ended unexpectedly or
         canceled) and move the execution on: to its final status, or back to pending
-        (5) while attempts remain (SSIS's MaxExecutedCount = retry count + 1). Returns the
-        execution's new status, or None for a late report of an older attempt."""
+        (5) while attempts remain (SSIS's MaxExecutedCount = retry count + 1); the
+        attempt's ``messages`` and ``statistics`` are stored in the same transaction.
+        Returns the execution's new status, or None for a late report of an older
+        attempt."""
         stamp = now()
         with self._tx() as conn:
             row = self._current(conn, execution_id, attempt)
@@ -790,6 +817,10 @@ class Catalog:
                 status=int(outcome), exit_code=exit_code, end_time=stamp))
             if row is None:
                 return None
+            if messages or statistics:  # the attempt's log, in the same transaction
+                level = self._logging_level(conn, execution_id)
+                self._add_messages(conn, execution_id, attempt, messages, level)
+                self._add_statistics(conn, execution_id, attempt, statistics, level)
             if message:
                 self._message(conn, execution_id, attempt, NewMessage(
                     message, MessageType.error if outcome in (
@@ -884,6 +915,17 @@ class Catalog:
         if stores_message(level, message.message_type):
             conn.execute(insert(operation_messages).values(
                 **_message_row(execution_id, attempt, message)))
+
+
+def _pages(conn: Connection, query: Any, params: dict[str, Any], size: int = 16,
+           limit: int = 512) -> Iterator[Any]:
+    """The rows of ``query`` a few at a time (the first pending execution usually fits
+    the first page), up to ``limit``."""
+    for offset in range(0, limit, size):
+        rows = conn.execute(query.limit(size).offset(offset), params).all()
+        yield from rows
+        if len(rows) < size:
+            return
 
 
 def _message_row(execution_id: int, attempt: int, m: NewMessage) -> dict[str, Any]:

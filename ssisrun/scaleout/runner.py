@@ -246,12 +246,12 @@ class SubprocessRunner:
             on_start(proc.pid)
             stopped = False
             deadline = None
+            exited = _ExitWaiter(proc, self.poll)
             while True:
-                try:
-                    code = proc.wait(timeout=self.poll)
+                if exited():
+                    code = proc.wait()
+                    exited.close()
                     break
-                except subprocess.TimeoutExpired:
-                    pass
                 if stop.is_set() and not stopped:
                     stopped = True
                     deadline = time.monotonic() + self.stop_timeout
@@ -263,6 +263,41 @@ class SubprocessRunner:
             _signal_group(proc.pid, signal.SIGKILL)
             kill_marked(marker)
         return AttemptResult(code, _read_log(log), _tail(out_path), proc.pid, stopped)
+
+
+class _ExitWaiter:
+    """Waits up to ``poll`` seconds for a process to exit and tells whether it has. On
+    Linux it waits on a pidfd, so it returns the moment the process exits
+    (``Popen.wait(timeout)`` sleeps in steps of up to 50 ms, which a package of half a
+    second feels); elsewhere it falls back to ``Popen.wait(timeout)``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], poll: float) -> None:
+        import select
+
+        self.proc = proc
+        self.poll = poll
+        self.fd: int | None = None
+        self.poller: Any = None
+        try:
+            self.fd = os.pidfd_open(proc.pid)
+            self.poller = select.poll()
+            self.poller.register(self.fd, select.POLLIN)
+        except (AttributeError, OSError):
+            self.fd = None
+
+    def __call__(self) -> bool:
+        if self.fd is not None:
+            return bool(self.poller.poll(self.poll * 1000))
+        try:
+            self.proc.wait(timeout=self.poll)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -242,8 +242,6 @@ def report_attempt(catalog: Catalog, claim: Claim, result: AttemptResult,
     """Write an attempt's messages, statistics and outcome into the catalog; returns the
     execution's new status (pending when it will be retried), None for a late report."""
     messages, stats, package_result = ingest(result.entries)
-    catalog.add_messages(claim.execution_id, claim.attempt, messages)
-    catalog.add_statistics(claim.execution_id, claim.attempt, stats)
     code = result.returncode
     retryable = True
     note = None
@@ -267,10 +265,10 @@ def report_attempt(catalog: Catalog, claim: Claim, result: AttemptResult,
         note = f"The package process ended unexpectedly (exit code {code}). " \
                f"{_last_line(result.output)}".strip()
     if code not in (0, 1) and result.output and outcome is not Status.canceled:
-        catalog.add_messages(claim.execution_id, claim.attempt, [NewMessage(
-            result.output[-4000:], message_source_type=20)])
+        messages.append(NewMessage(result.output[-4000:], message_source_type=20))
     return catalog.finish_attempt(claim.execution_id, claim.attempt, outcome,
-                                  exit_code=code, message=note, retryable=retryable)
+                                  exit_code=code, message=note, retryable=retryable,
+                                  messages=messages, statistics=stats)
 
 
 def _last_line(text: str) -> str:
