@@ -62,6 +62,7 @@ class Out:
     sync: str = ""  # the input name a synchronous output passes rows from
     props: dict[str, str] = field(default_factory=dict)
     external: list[Col] = field(default_factory=list)
+    exclusion_group: int = 0
 
 
 @dataclass
@@ -145,6 +146,8 @@ def component_xml(c: C) -> str:
                        for col in out.columns)
         sync = f' synchronousInputId="{base}.Inputs[{out.sync}]"' if out.sync else ""
         err = ' isErrorOut="true"' if out.error_out else ""
+        if out.exclusion_group:
+            err += f' exclusionGroup="{out.exclusion_group}"'
         outs.append(f'<output refId="{oref}" name="{out.name}"{sync}{err}>'
                     f"{_props(out.props)}<outputColumns>{cols}</outputColumns>"
                     f"<externalMetadataColumns>{ext_cols}</externalMetadataColumns></output>")

@@ -49,6 +49,7 @@ REGISTRY: dict[str, str] = {
     "Microsoft.OLEDBCommand": f"{_DB}:OleDbCommand",
     "Microsoft.ExcelSource": "ssisrun.dataflow.components.excel:ExcelSource",
     "Microsoft.ExcelDestination": "ssisrun.dataflow.components.excel:ExcelDestination",
+    "Microsoft.ScriptComponent": "ssisrun.dataflow.components.script:ScriptComponent",
 }
 
 
