@@ -398,10 +398,9 @@ def crash_and_restart(tmp: Path, rng: random.Random, budget: int, stats: Stats) 
     assert all_tokens <= set(final), f"never ran: {sorted(all_tokens - set(final))}"
     # (f) every row of the transaction once (no second commit after a restart)
     assert rows(db) == all_rows, f"seed {seed}: the table holds {rows(db)}"
-    # The run's marker row should be gone too, but a marker of a container that was recorded
-    # before a kill is never deleted: a BUG, pinned by
-    # test_the_markers_of_a_restarted_run_are_deleted_when_it_succeeds below. More than the
-    # one marker of this run's one container is a failure.
+    # The run's marker row is gone too, unless the last kill came after the package had
+    # succeeded and before its markers were deleted: more than the one marker of this run's
+    # one container is a failure.
     left_markers = markers(db)
     assert left_markers in (0, 1), f"seed {seed}: exactly-once markers: {left_markers}"
     stats.markers_left += left_markers or 0
@@ -485,11 +484,6 @@ def test_a_temporary_file_left_by_a_killed_run_is_removed(tmp_path: Path) -> Non
     assert not list(tmp_path.glob("*.tmp")), "a killed run's temporary file is still there"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: exactly-once markers of a transacted container that was recorded as completed "
-    "before the run failed are never deleted: recording drops the container from "
-    "<ssisrun:Commit>, so the restarted run does not know the database holds a marker of "
-    "its run key, and its success leaves the marker row behind"))
 def test_the_markers_of_a_restarted_run_are_deleted_when_it_succeeds(tmp_path: Path) -> None:
     from ssisrun.runtime import RunRequest, run_package
 

@@ -137,6 +137,9 @@ class CheckpointData:
     #: transacted containers about to commit -> the connection managers given markers
     run_key: str = ""
     commits: dict[str, list[str]] = field(default_factory=dict)
+    #: connection managers whose databases hold exactly-once markers of this run (deleted
+    #: when the package succeeds, also after restarts)
+    marked: list[str] = field(default_factory=list)
 
 
 def _guid(text: str) -> str:
@@ -298,6 +301,8 @@ def read_checkpoint(path: str | Path) -> CheckpointData:
             cont = _guid(el.get(R + "ContID") or "")
             result.commits[cont] = [item.get(R + "Name") or "" for item in el
                                     if item.tag == R + "Connection"]
+        elif el.tag == R + "Marked":
+            result.marked.append(el.get(R + "Name") or "")
     return result
 
 
@@ -382,6 +387,7 @@ def serialize(data: CheckpointData) -> bytes:
         parts.append(f"<ssisrun:Commit ssisrun:ContID={_attr(cont_id)}>")
         parts.extend(f"<ssisrun:Connection ssisrun:Name={_attr(name)}/>" for name in names)
         parts.append("</ssisrun:Commit>")
+    parts.extend(f"<ssisrun:Marked ssisrun:Name={_attr(name)}/>" for name in data.marked)
     parts.append("</DTS:Checkpoint>")
     return "".join(parts).encode("utf-8")
 

@@ -159,6 +159,7 @@ class CheckpointSession:
         self.data.commits = dict(saved.commits)
         for names in saved.commits.values():
             self.marked.update(names)
+        self.marked.update(n for n in saved.marked if n)
         by_id = {normalize_guid(e.dtsid): e for e in engine.package.walk() if e.dtsid}
         for owner, variables in saved.variables.items():
             exe = by_id.get(normalize_guid(owner))
@@ -323,6 +324,7 @@ class CheckpointSession:
         return self._owners
 
     def _write(self) -> None:
+        self.data.marked = sorted(self.marked)
         variables: dict[str, Any] = {}
         for owner, kept in self._saved_owners():
             variables[owner] = saved_variables(
