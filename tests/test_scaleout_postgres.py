@@ -4,10 +4,12 @@ the middle of an execution, and SSISDB's roles enforced by PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -197,8 +199,6 @@ def test_a_killed_worker_s_execution_is_retried_elsewhere(cluster: Cluster, cata
         assert package_pid is not None
         wait_until(lambda: not alive(package_pid), 5)  # it died with its worker
 
-    import threading
-
     thread = threading.Thread(target=kill_its_worker)
     thread.start()
     try:
@@ -215,6 +215,44 @@ def test_a_killed_worker_s_execution_is_retried_elsewhere(cluster: Cluster, cata
     assert [a.status for a in attempts] == [Status.ended_unexpectedly, Status.succeeded]
     assert attempts[0].worker_agent_id == killed[0] != attempts[1].worker_agent_id
     assert any("went silent" in m.message for m in catalog.messages(execution_id))
+
+
+def test_a_killed_worker_s_execution_without_retries_ends_unexpectedly(
+        cluster: Cluster, catalog: Catalog, tmp_path: Path) -> None:
+    marker = tmp_path / "pids"
+    pkg = write(tmp_path, "Slow", sh_package(f"echo $$ >> {marker}; sleep 2", "Slow"))
+    execution_id = submit(catalog, PackageSpec(str(pkg)))
+    killed: list[str] = []
+
+    def kill_its_worker() -> None:
+        wait_until(lambda: marker.exists() and catalog.execution(execution_id).process_id)
+        agent = catalog.execution(execution_id).worker_agent_id
+        assert agent is not None
+        os.kill(cluster.workers[agent].pid, signal.SIGKILL)
+        cluster.workers[agent].wait()
+        killed.append(agent)
+
+    thread = threading.Thread(target=kill_its_worker)
+    thread.start()
+    try:
+        [execution] = run(catalog, [execution_id])
+    finally:
+        thread.join()
+        for line in marker.read_text().split() if marker.exists() else []:
+            if alive(int(line)):
+                os.kill(int(line), signal.SIGKILL)
+        for agent in killed:
+            cluster.start_worker(agent)
+    assert execution.status == Status.ended_unexpectedly and execution.executed_count == 1
+    assert [a.status for a in catalog.attempts(execution_id)] == [Status.ended_unexpectedly]
+
+
+def test_the_workers_heartbeat_into_the_catalog(cluster: Cluster, catalog: Catalog) -> None:
+    result = CliRunner().invoke(cli, ["catalog", "--catalog", cluster.url("etl"), "workers",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["worker_agent_id"]: r for r in json.loads(result.output)}
+    assert set(AGENTS) <= set(rows) and all(rows[a]["is_enabled"] for a in AGENTS)
 
 
 def test_a_user_without_the_role_is_refused(cluster: Cluster, catalog: Catalog,
