@@ -50,6 +50,8 @@ REGISTRY: dict[str, str] = {
     "Microsoft.ExcelSource": "ssisrun.dataflow.components.excel:ExcelSource",
     "Microsoft.ExcelDestination": "ssisrun.dataflow.components.excel:ExcelDestination",
     "Microsoft.ScriptComponent": "ssisrun.dataflow.components.script:ScriptComponent",
+    "Microsoft.Pivot": "ssisrun.dataflow.components.pivot:Pivot",
+    "Microsoft.Cache": "ssisrun.dataflow.components.cache:CacheTransform",
 }
 
 

@@ -6,6 +6,9 @@ input column with that property is overwritten). Partial and no cache are run as
 cache (the result is the same; only memory differs). Strings compare exactly, as the
 full cache does in SSIS.
 
+With ``ConnectionType`` 1 the reference rows are a Cache connection manager's, filled by a
+Cache Transform earlier in the run (:mod:`.cache`).
+
 Rows without a match: with ``NoMatchBehavior`` 1 they go to the no-match output;
 otherwise the input's error disposition applies: FailComponent stops the data flow,
 IgnoreFailure sends the row on with NULL lookup columns, RedirectRow sends it to the error
@@ -54,6 +57,12 @@ class Lookup(Component):
         self._load()
 
     def _load(self) -> None:
+        if as_int(self.ctx.property("ConnectionType"), 0) == 1:
+            from ssisrun.dataflow.components.cache import cache_of
+
+            data = cache_of(self)
+            self._build(data.names, data.rows, "the cache")
+            return
         sql = self.ctx.property("SqlCommand")
         if not sql.strip():
             raise ComponentError(f"{self.meta.name} has no reference query (SqlCommand)")
@@ -66,35 +75,38 @@ class Lookup(Component):
                 raise ComponentError(f"{self.meta.name}: the reference query failed: "
                                      f"{exc}") from None
             names = [d[0].lower() for d in cursor.description or ()]
-
-            def index(name: str) -> int:
-                if name.lower() not in names:
-                    raise ComponentError(f"{self.meta.name}: the reference query has no "
-                                         f"column {name}")
-                return names.index(name.lower())
-
-            key_at = [index(ref) for _, ref in self.joins]
-            copy_at = [index(ref) for _, ref in self.copies]
-            types = [self.ctx.column_type(c) for c in self.input.columns
-                     if c.properties.get("JoinToReferenceColumn")]
-            out_types = {c.lineage_id: c.type for c in self.match_out.columns}
-            in_types = {c.lineage_id: self.ctx.column_type(c) for c in self.input.columns}
-            copy_types = [out_types.get(lid) or in_types.get(lid) for lid, _ in self.copies]
-            self.cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-            duplicates = 0
-            for row in cursor.fetchall():
-                key = tuple(dft.coerce(row[i], t) for i, t in zip(key_at, types, strict=True))
-                if key in self.cache:
-                    duplicates += 1
-                    continue
-                self.cache[key] = tuple(
-                    dft.coerce(row[i], t) if t is not None else row[i]
-                    for i, t in zip(copy_at, copy_types, strict=True))
-            if duplicates:
-                self.ctx.warning(f"the reference data has {duplicates} duplicate key(s); "
-                                 "the first row of each is used")
+            self._build(names, cursor.fetchall(), "the reference query")
         finally:
             _close(self)
+
+    def _build(self, names: list[str], rows: Any, where: str) -> None:
+        """The full cache from the reference rows (``names``: lower-case column names)."""
+
+        def index(name: str) -> int:
+            if name.lower() not in names:
+                raise ComponentError(f"{self.meta.name}: {where} has no column {name}")
+            return names.index(name.lower())
+
+        key_at = [index(ref) for _, ref in self.joins]
+        copy_at = [index(ref) for _, ref in self.copies]
+        types = [self.ctx.column_type(c) for c in self.input.columns
+                 if c.properties.get("JoinToReferenceColumn")]
+        out_types = {c.lineage_id: c.type for c in self.match_out.columns}
+        in_types = {c.lineage_id: self.ctx.column_type(c) for c in self.input.columns}
+        copy_types = [out_types.get(lid) or in_types.get(lid) for lid, _ in self.copies]
+        self.cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        duplicates = 0
+        for row in rows:
+            key = tuple(dft.coerce(row[i], t) for i, t in zip(key_at, types, strict=True))
+            if key in self.cache:
+                duplicates += 1
+                continue
+            self.cache[key] = tuple(
+                dft.coerce(row[i], t) if t is not None else row[i]
+                for i, t in zip(copy_at, copy_types, strict=True))
+        if duplicates:
+            self.ctx.warning(f"the reference data has {duplicates} duplicate key(s); "
+                             "the first row of each is used")
 
     def process(self, inp: Input, batch: Batch) -> Emissions:
         keys = list(batch.rows([lid for lid, _ in self.joins]))
