@@ -273,3 +273,18 @@ def test_a_user_without_the_role_is_refused(cluster: Cluster, catalog: Catalog,
     result = runner.invoke(cli, ["catalog", "--catalog", cluster.url("worker"),
                                  "create-execution", str(pkg)])
     assert result.exit_code == 1 and "ssis_cluster_executor" in result.output
+
+
+def test_changes_are_announced_with_pg_notify(cluster: Cluster, catalog: Catalog,
+                                              tmp_path: Path) -> None:
+    import psycopg
+
+    pkg = write(tmp_path, "P", expr_package())
+    execution_id = submit(catalog, PackageSpec(str(pkg)), start=False)
+    with psycopg.connect(f"host={cluster.server.host} port={cluster.server.port} "
+                         f"user=etl dbname={cluster.database}", autocommit=True) as conn:
+        conn.execute("LISTEN ssisrun_catalog")
+        catalog.start(execution_id)
+        payloads = [n.payload for n in conn.notifies(timeout=5, stop_after=1)]
+    assert payloads == [str(execution_id)]
+    catalog.stop(execution_id)  # no job was deferred: leave nothing pending
