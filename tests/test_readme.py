@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,9 +48,12 @@ def _shell_with_this_python(tmp_path: Path) -> dict[str, str]:
 def test_readme_run_command_works(tmp_path: Path) -> None:
     cmd = setup_commands()["run"]
     after_install = cmd.split(" && ", 1)[1]
+    work = tmp_path / "checkout"
+    shutil.copytree(REPO / "examples", work / "examples",
+                    ignore=shutil.ignore_patterns("output", "archive"))
     result = subprocess.run(
         ["bash", "-c", after_install],
-        cwd=REPO,
+        cwd=work,
         env=_shell_with_this_python(tmp_path),
         capture_output=True,
         text=True,
@@ -60,7 +64,10 @@ def test_readme_run_command_works(tmp_path: Path) -> None:
     # the example fails one task on purpose and recovers: one Error block, success
     assert result.stdout.count("End Error") == 1
     assert "Source: Divide by zero" in result.stdout
-    assert "DTExec: The package execution returned DTSER_SUCCESS (0)." in result.stdout
+    assert result.stdout.count("DTExec: The package execution returned DTSER_SUCCESS (0).") == 2
+    # the ETL example loaded its CSV into SQLite and archived the input
+    assert (work / "examples" / "etl" / "output" / "customers.db").is_file()
+    assert any((work / "examples" / "etl" / "archive").iterdir())
 
 
 def test_ci_script_runs_the_readme_test_command() -> None:
