@@ -194,6 +194,11 @@ def report(folder: Path, startup_runs: int) -> None:
     runnable = [p for p in loaded if not p.not_runnable]
     share = 100.0 * len(runnable) / len(loaded) if loaded else 0.0
     print(f"\nRunnable by this ssisrun: {len(runnable)} of {len(loaded)} ({share:.1f}%)")
+    control_only = [p for p in loaded
+                    if not {"Microsoft.Pipeline", "Microsoft.ScriptTask"} & set(p.executable_types)]
+    control_ok = [p for p in control_only if not p.not_runnable]
+    print(f"  packages without data flows and scripts: {len(control_ok)} of "
+          f"{len(control_only)} runnable (every control-flow task supported)")
     blockers = Counter(t for p in loaded for t in p.not_runnable)
     if blockers:
         print("  types that block the most packages:")
