@@ -18,7 +18,7 @@ Unpivot.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,13 @@ from ssisrun.dataflow import types as dft
 from ssisrun.dataflow.buffer import Batch
 from ssisrun.dataflow.engine import Component, ComponentContext, ComponentError, Emissions
 from ssisrun.dataflow.model import Input, PipelineComponent, as_bool, as_int
+from ssisrun.expressions import types as _t
+from ssisrun.expressions.types import DataType as _D
+
+#: key types whose order is the same everywhere (Merge Join merges them as they stream)
+_ORDERED_TYPES = _t.NUMERICS | frozenset({
+    _D.DT_BOOL, _D.DT_DATE, _D.DT_DBDATE, _D.DT_DBTIME, _D.DT_DBTIME2, _D.DT_DBTIMESTAMP,
+    _D.DT_DBTIMESTAMP2, _D.DT_FILETIME})
 
 
 def _chunked(batch: Batch, size: int) -> list[Batch]:
@@ -207,7 +214,16 @@ class Merge(Component):
 
 
 class MergeJoin(Component):
-    """JoinType 0 full outer, 1 left outer, 2 inner."""
+    """JoinType 0 full outer, 1 left outer, 2 inner.
+
+    When every join key is a number, date, time or Boolean (whose order is the same in every
+    database and in SSIS's Sort), the sorted inputs are merged as they stream: only the rows
+    of the current key (and what one input has read ahead of the other) are held, and an
+    input that is not sorted as its SortKeyPosition says fails the component. Rows with a
+    NULL key wait aside until the end (matched to each other when TreatNullsAsEqual). With
+    a string key (ordered by each database's collation, which ssisrun cannot know) the right
+    input is held in memory and the left joined to it.
+    """
 
     def __init__(self, meta: PipelineComponent, ctx: ComponentContext) -> None:
         super().__init__(meta, ctx)
@@ -245,6 +261,18 @@ class MergeJoin(Component):
                 raise ComponentError(f"{self.meta.name}: the output column {col.name} reads "
                                      "no input column")
             self.picks.append(ids[ref])
+        positions = _sort_positions(self.ctx, self.left_ids, keys)
+        self.descending = [d for _, d, _ in positions]
+        key_types = [self.ctx.column_type(self.left_in.columns[i]).dtype
+                     for i in self.left_key] + \
+            [self.ctx.column_type(self.right_in.columns[i]).dtype for i in self.right_key]
+        self.streaming = all(d in _ORDERED_TYPES for d in key_types)
+        self.queues: dict[str, deque[tuple[Any, ...]]] = {
+            self.left_in.id: deque(), self.right_in.id: deque()}
+        self.last: dict[str, tuple[Any, ...] | None] = {self.left_in.id: None,
+                                                        self.right_in.id: None}
+        self.ended: set[str] = set()
+        self.left_null: list[tuple[Any, ...]] = []
 
     def _key(self, row: Sequence[Any], positions: list[int]) -> tuple[Any, ...] | None:
         key = tuple(row[i] for i in positions)
@@ -258,7 +286,118 @@ class MergeJoin(Component):
                      else (right[i] if right is not None else None)
                      for side, i in self.picks)
 
+    # ---- streaming merge (ordered key types)
+
+    def _compare(self, a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
+        for x, y, descending in zip(a, b, self.descending, strict=True):
+            if x == y:
+                continue
+            result = -1 if x < y else 1
+            return -result if descending else result
+        return 0
+
+    def _stream_in(self, inp: Input, batch: Batch) -> Emissions:
+        left = inp is self.left_in
+        ids, positions = (self.left_ids, self.left_key) if left else \
+            (self.right_ids, self.right_key)
+        queue = self.queues[inp.id]
+        last = self.last[inp.id]
+        out: list[tuple[Any, ...]] = []
+        for row in batch.rows(ids):
+            key = tuple(row[i] for i in positions)
+            if None in key:
+                if left and not self.nulls_equal:
+                    if self.join_type in (0, 1):
+                        out.append(self._join(row, None))
+                elif left:
+                    self.left_null.append(row)
+                else:
+                    self.right_null.append(row)
+                continue
+            if last is not None and self._compare(last, key) > 0:
+                raise ComponentError(
+                    f"{self.meta.name}: the input {inp.name} is not sorted on the join key "
+                    f"as its SortKeyPosition says ({last!r} came before {key!r}); sort it "
+                    "(Sort transform or ORDER BY) before the Merge Join")
+            last = key
+            queue.append(row)
+        self.last[inp.id] = last
+        out.extend(self._merge())
+        return self._emit(out)
+
+    def _group(self, inp_id: str, positions: list[int]) -> int | None:
+        """How many rows at the head of the queue share its key; None when more may come."""
+        queue = self.queues[inp_id]
+        first = tuple(queue[0][i] for i in positions)
+        count = 0
+        for row in queue:
+            if tuple(row[i] for i in positions) != first:
+                return count
+            count += 1
+        return count if inp_id in self.ended else None
+
+    def _merge(self) -> list[tuple[Any, ...]]:
+        left_q, right_q = self.queues[self.left_in.id], self.queues[self.right_in.id]
+        out: list[tuple[Any, ...]] = []
+        while True:
+            if not left_q or not right_q:
+                if not left_q and self.left_in.id in self.ended:
+                    while right_q:
+                        row = right_q.popleft()
+                        if self.join_type == 0:
+                            out.append(self._join(None, row))
+                if not right_q and self.right_in.id in self.ended:
+                    while left_q:
+                        row = left_q.popleft()
+                        if self.join_type in (0, 1):
+                            out.append(self._join(row, None))
+                return out
+            lk = tuple(left_q[0][i] for i in self.left_key)
+            rk = tuple(right_q[0][i] for i in self.right_key)
+            order = self._compare(lk, rk)
+            if order < 0:
+                row = left_q.popleft()
+                if self.join_type in (0, 1):
+                    out.append(self._join(row, None))
+            elif order > 0:
+                row = right_q.popleft()
+                if self.join_type == 0:
+                    out.append(self._join(None, row))
+            else:
+                n_left = self._group(self.left_in.id, self.left_key)
+                n_right = self._group(self.right_in.id, self.right_key)
+                if n_left is None or n_right is None:
+                    return out  # the key's rows may go on in the next batch
+                lefts = [left_q.popleft() for _ in range(n_left)]
+                rights = [right_q.popleft() for _ in range(n_right)]
+                out.extend(self._join(a, b) for a in lefts for b in rights)
+
+    def _stream_finish(self) -> Emissions:
+        self.ended.update(self.queues)
+        out = self._merge()
+        right_by_key: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
+        for row in self.right_null:
+            right_by_key[tuple(row[i] for i in self.right_key)].append(row)
+        matched: set[tuple[Any, ...]] = set()
+        for row in self.left_null:
+            key = tuple(row[i] for i in self.left_key)
+            matches = right_by_key.get(key)
+            if matches:
+                matched.add(key)
+                out.extend(self._join(row, m) for m in matches)
+            elif self.join_type in (0, 1):
+                out.append(self._join(row, None))
+        if self.join_type == 0:
+            for key, rows in right_by_key.items():
+                if key not in matched:
+                    out.extend(self._join(None, m) for m in rows)
+        return self._emit(out)
+
+    # ---- hash join (string keys)
+
     def process(self, inp: Input, batch: Batch) -> Emissions:
+        if self.streaming:
+            return self._stream_in(inp, batch)
         if inp is self.right_in:
             for row in batch.rows(self.right_ids):
                 key = self._key(row, self.right_key)
@@ -274,10 +413,15 @@ class MergeJoin(Component):
         return self._emit(self._join_left(rows))
 
     def input_full(self, inp: Input) -> bool:
+        if self.streaming:
+            return len(self.queues[inp.id]) > 2 * self.ctx.buffer_rows
         return inp is self.left_in and not self.right_done and \
             len(self.left_rows) > 4 * self.ctx.buffer_rows
 
     def input_done(self, inp: Input) -> Emissions:
+        if self.streaming:
+            self.ended.add(inp.id)
+            return self._emit(self._merge())
         if inp is self.right_in:
             self.right_done = True
             rows, self.left_rows = self.left_rows, []
@@ -297,6 +441,8 @@ class MergeJoin(Component):
         return out
 
     def finish(self) -> Emissions:
+        if self.streaming:
+            return self._stream_finish()
         rows: list[tuple[Any, ...]] = []
         if self.left_rows:
             rows, self.left_rows = self._join_left(self.left_rows), []
