@@ -10,8 +10,8 @@ baseline doing the same work directly in Python, in the same run.
 Targets (issue 9): at least the baseline's speed, and at least 300,000 rows per second file
 to file. With pyarrow installed (``ssisrun[fast]``) the engine reads and writes delimited
 files columnar and evaluates simple Derived Column expressions vectorised;
-``SSISRUN_NO_ARROW=1`` measures the pure-Python path. Figures are printed, never asserted. ``--rows N`` changes the row count,
-``--profile`` prints where the engine's time goes.
+``SSISRUN_NO_ARROW=1`` measures the pure-Python path. Figures are printed, never asserted.
+``--rows N`` changes the row count, ``--profile`` prints where the engine's time goes.
 
     python bench/dataflow.py [--rows 1000000] [--profile]
 """
