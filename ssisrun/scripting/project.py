@@ -33,6 +33,22 @@ _LANGUAGES = {
     "microsoft visual basic 2008": "VB", "python": "Python",
 }
 
+
+
+def language_name(language: str) -> str:
+    """A ScriptProject's Language as people say it: ``C#``, ``VB``, ``Python``, or as written."""
+    return _LANGUAGES.get(language.strip().lower(), language or "unknown")
+
+
+def entry_method(entry_point: str) -> str:
+    """The .NET entry point: ``ScriptMain.Main`` (2008+ write the method in EntryPoint,
+    2005 the class)."""
+    entry = entry_point.strip()
+    if not entry or entry == "ScriptMain":
+        return "ScriptMain.Main"
+    return entry if "." in entry else f"ScriptMain.{entry}"
+
+
 _REFERENCE = re.compile(r"<Reference\s+Include\s*=\s*\"([^\"]+)\"(.*?)(?:/>|</Reference>)",
                         re.S | re.I)
 _COM_REFERENCE = re.compile(r"<COMReference\s+Include\s*=\s*\"([^\"]+)\"", re.I)
@@ -70,7 +86,7 @@ class CSharpProject:
     @property
     def language_name(self) -> str:
         """``C#``, ``VB``, ``Python`` or the language as written."""
-        return _LANGUAGES.get(self.language.strip().lower(), self.language or "unknown")
+        return language_name(self.language)
 
     @property
     def is_csharp(self) -> bool:
@@ -84,10 +100,7 @@ class CSharpProject:
     @property
     def entry(self) -> str:
         """``ScriptMain.Main`` (2008+ write the method in EntryPoint, 2005 the class)."""
-        entry = self.entry_point.strip()
-        if not entry or entry == "ScriptMain":
-            return "ScriptMain.Main"
-        return entry if "." in entry else f"ScriptMain.{entry}"
+        return entry_method(self.entry_point)
 
     def source_hash(self) -> str:
         digest = hashlib.sha256()

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ssisrun.errors import SsisrunError
 from ssisrun.model import ExecResult
+from ssisrun.scripting.project import entry_method, language_name
 from ssisrun.tasks import Task, TaskOutcome, object_data_body
 
 if TYPE_CHECKING:
@@ -53,12 +54,6 @@ E_LOAD = 0xC0029202
 
 #: the file name of an ssisrun Python script task's code
 PYTHON_ITEM = "ScriptMain.py"
-
-_LANGUAGES = {
-    "csharp": "C#", "microsoft visual c# .net": "C#", "microsoft visual c# 2008": "C#",
-    "visualbasic": "VB", "microsoft visual basic .net": "VB",
-    "microsoft visual basic 2008": "VB", "python": "Python",
-}
 
 
 class ScriptSetupError(SsisrunError):
@@ -82,7 +77,7 @@ class ScriptProject:
     @property
     def language_name(self) -> str:
         """``C#``, ``VB``, ``Python`` or the language as written."""
-        return _LANGUAGES.get(self.language.strip().lower(), self.language or "unknown")
+        return language_name(self.language)
 
     @property
     def is_python(self) -> bool:
@@ -91,10 +86,7 @@ class ScriptProject:
     @property
     def entry(self) -> str:
         """The .NET entry point: ``ScriptMain.Main`` (v3+ write the method, v2 the class)."""
-        entry = self.entry_point.strip()
-        if not entry or entry == "ScriptMain":
-            return "ScriptMain.Main"
-        return entry if "." in entry else f"ScriptMain.{entry}"
+        return entry_method(self.entry_point)
 
     def python_source(self) -> str | None:
         for name, text in self.items.items():
