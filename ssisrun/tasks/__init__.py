@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "Microsoft.FileSystemTask": "ssisrun.tasks.file_system:FileSystemTask",
     "Microsoft.SendMailTask": "ssisrun.tasks.send_mail:SendMailTask",
     "Microsoft.FtpTask": "ssisrun.tasks.ftp:FtpTask",
+    "Microsoft.XMLTask": "ssisrun.tasks.xml:XmlTask",
 }
 
 
