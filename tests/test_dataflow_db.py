@@ -35,13 +35,17 @@ pytestmark = pytest.mark.skipif(not hasattr(TaskContext, "database"),
                                 reason="ssisrun.connections is not in this tree")
 
 
-def oledb_cm(name: str, db: Path) -> str:
-    data = el(8, "ConnectionManager",
-              {"ConnectionString": f"Data Source={db};Provider=SQLite;"})
+def oledb_connection(name: str, text: str, guid_prefix: str = "22222222") -> str:
+    """An OLEDB connection manager element holding ``text``."""
+    data = el(8, "ConnectionManager", {"ConnectionString": text})
     return el(8, "ConnectionManager",
-              {"ObjectName": name, "DTSID": f"{{22222222-0000-0000-0000-{len(name):012d}}}",
+              {"ObjectName": name, "DTSID": f"{{{guid_prefix}-0000-0000-0000-{len(name):012d}}}",
                "CreationName": "OLEDB"}, f"<DTS:ObjectData>{data}</DTS:ObjectData>",
               attrs={"DTS:refId": f"Package.ConnectionManagers[{name}]"})
+
+
+def oledb_cm(name: str, db: Path) -> str:
+    return oledb_connection(name, f"Data Source={db};Provider=SQLite;")
 
 
 def make_db(path: Path) -> Path:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from builders import Var, el
+from builders import Var
 from pg import PostgresServer, postgres_server  # noqa: F401 - the fixture
 from test_dataflow import (
     PEOPLE,
@@ -27,17 +27,13 @@ from test_dataflow import (
     run,
     source,
 )
-from test_dataflow_db import db_dest
+from test_dataflow_db import db_dest, oledb_connection
 
 from ssisrun.model import ExecResult
 
 
 def pg_cm(name: str, text: str) -> str:
-    data = el(8, "ConnectionManager", {"ConnectionString": text})
-    return el(8, "ConnectionManager",
-              {"ObjectName": name, "DTSID": f"{{33333333-0000-0000-0000-{len(name):012d}}}",
-               "CreationName": "OLEDB"}, f"<DTS:ObjectData>{data}</DTS:ObjectData>",
-              attrs={"DTS:refId": f"Package.ConnectionManagers[{name}]"})
+    return oledb_connection(name, text, "33333333")
 
 
 @pytest.fixture
