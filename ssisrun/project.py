@@ -15,7 +15,13 @@ from urllib.parse import unquote
 from lxml import etree
 
 from ssisrun.dtsx import load_package_bytes, read_file_bytes
-from ssisrun.dtsx.reader import TYPECODE_TO_VARTYPE, parse_value, read_connection_manager
+from ssisrun.dtsx.protection import decrypt_document, package_password
+from ssisrun.dtsx.reader import (
+    DPAPI_PREFIX,
+    TYPECODE_TO_VARTYPE,
+    parse_value,
+    read_connection_manager,
+)
 from ssisrun.dtsx.safexml import parse_bytes, source_line
 from ssisrun.errors import PackageNotFoundError, ProjectError
 from ssisrun.model import ConnectionManager, Package, Parameter, Problem, Project, VarType
@@ -110,12 +116,13 @@ def _load_folder(folder: Path, dtproj: Path | None) -> Project:
     conmgr_names: list[str] | None = None
     if dtproj is not None:
         project.name = dtproj.stem
-        tree = parse_bytes(read_file_bytes(dtproj, "project"), str(dtproj), "project")
-        manifest = tree.getroot().find(f".//{S}Project")
+        dtproj_root, _ = _parse_protected(read_file_bytes(dtproj, "project"), str(dtproj),
+                                          "project")
+        manifest = dtproj_root.find(f".//{S}Project")
         if manifest is not None:
             conmgr_names = _read_manifest(project, manifest)
         else:  # a package deployment model project lists its packages as FullPath items
-            for item in tree.getroot().iter("FullPath"):
+            for item in dtproj_root.iter("FullPath"):
                 text = (item.text or "").strip()
                 if text.lower().endswith(".dtsx") and text not in project.package_names:
                     project.package_names.append(text)
@@ -204,8 +211,9 @@ def _load_ispac(path: Path) -> Project:
         manifest_info = _zip_member(zf, "@Project.manifest")
         if manifest_info is not None:
             where = f"{path}!/@Project.manifest"
-            root = parse_bytes(_read_member(zf, manifest_info, str(path)), where, "project")
-            conmgr_names = _read_manifest(project, root.getroot())
+            manifest_root, _ = _parse_protected(_read_member(zf, manifest_info, str(path)),
+                                                where, "project")
+            conmgr_names = _read_manifest(project, manifest_root)
         params_info = _zip_member(zf, "Project.params")
         if params_info is not None:
             data = _read_member(zf, params_info, str(path))
@@ -237,9 +245,18 @@ def _load_ispac(path: Path) -> Project:
 # --------------------------------------------------------------------------- files
 
 
+def _parse_protected(data: bytes, source: str, what: str) -> tuple[etree._Element, bool]:
+    """Parse a project file and decrypt what the project password protects in it (the
+    password of ``--decrypt`` or ``SSIS_PACKAGE_DECRYPT``); also say whether a password
+    was there to decrypt with."""
+    password = package_password()
+    root = parse_bytes(data, source, what).getroot()
+    return decrypt_document(root, password, source, what), password is not None
+
+
 def read_project_params(data: bytes, source: str) -> list[Parameter]:
     """Read ``Project.params``: ``DataType`` there is a .NET TypeCode."""
-    root = parse_bytes(data, source, "Project.params file").getroot()
+    root, decrypted = _parse_protected(data, source, "Project.params file")
     if root.tag != S + "Parameters":
         raise ProjectError(
             "not a Project.params file: the root element is not <SSIS:Parameters>",
@@ -269,8 +286,11 @@ def read_project_params(data: bytes, source: str) -> list[Parameter]:
                 line=source_line(el),
             ) from None
         sensitive = values.get("Sensitive", "0").strip() in ("1", "-1", "True", "true")
+        # A sensitive value in the file is encrypted (with the project password, or with a
+        # Windows user key: a DPAPI blob), unless the project password decrypted it.
         encrypted = value_el is not None and (
             value_el.get(S + "Sensitive") == "1" and sensitive and bool(value_el.text)
+            and (not decrypted or (value_el.text or "").lstrip().startswith(DPAPI_PREFIX))
         )
         raw: str | None = None if encrypted else values.get("Value", "")
         value = None
@@ -303,7 +323,7 @@ def read_conmgr(
     data: bytes, source: str, problems: list[Problem] | None = None
 ) -> ConnectionManager:
     """Read a ``.conmgr`` file: one stand-alone ``DTS:ConnectionManager``."""
-    root = parse_bytes(data, source, "connection manager").getroot()
+    root, _ = _parse_protected(data, source, "connection manager")
     if root.tag != DTS_CM:
         raise ProjectError(
             "not a .conmgr file: the root element is not <DTS:ConnectionManager>",

@@ -44,8 +44,13 @@ BAD_FILES: dict[str, tuple[str, int, list[str]]] = {
     "encrypted whole": (HEAD + '<EncryptedData Type="http://www.w3.org/2001/04/xmlenc#Element" '
                         'xmlns="http://www.w3.org/2001/04/xmlenc#"><CipherData><CipherValue>'
                         "AAAA</CipherValue></CipherData></EncryptedData>\n", 5, ["encrypted"]),
-    "EncryptAllWithPassword": (package(8, [Exe("T")], props={"ProtectionLevel": 3}), 5,
-                               ["encrypted", "EncryptAllWithPassword"]),
+    "EncryptAllWithPassword": (HEAD + '<EncryptedData Type="http://www.w3.org/2001/04/xmlenc#'
+                               'Element" Salt="zMemWlieUA==" IV="aVvKveC8CZo=" xmlns="http://'
+                               'www.w3.org/2001/04/xmlenc#"><EncryptionMethod Algorithm="http'
+                               '://www.w3.org/2001/04/xmlenc#tripledes-cbc"/><CipherData>'
+                               "<CipherValue>aVvKveC8CZqp2CDq</CipherValue></CipherData>"
+                               "</EncryptedData>\n", 5,
+                               ["encrypted", "EncryptAllWithPassword", "--decrypt"]),
     "EncryptAllWithUserKey": (package(3, [Exe("T")], props={"ProtectionLevel": 4}), 5,
                               ["encrypted", "EncryptAllWithUserKey"]),
     "xxe": (HEAD + '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n' + ROOT

@@ -282,8 +282,9 @@ def translate(args: list[str]) -> ExecOptions | str:
         elif full == "WarnAsError":
             request.warn_as_error = True
         elif full == "Decrypt":
-            click.echo("Warning: /Decrypt: ssisrun cannot decrypt with a password yet; "
-                       "values encrypted with it stay unusable.", err=True)
+            from ssisrun.commands.options import use_package_password
+
+            use_package_password(value or "")
         elif full == "CheckFile":
             request.set_values.append(("\\Package.Properties[CheckpointFileName]", value))
         elif full == "CheckPointing":

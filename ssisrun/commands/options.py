@@ -3,6 +3,7 @@ command turns them into a loaded package."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,8 +15,45 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def use_package_password(password: str | None) -> None:
+    """Make ``password`` the package password of this command (``--decrypt``, dtexec's
+    ``/De``): it goes into ``SSIS_PACKAGE_DECRYPT`` for as long as the command runs, so the
+    package, its project, its child packages and the processes the run starts (out-of-process
+    children, local scale-out workers) all decrypt with it, and it never appears on another
+    process's command line."""
+    from ssisrun.dtsx.protection import PASSWORD_ENV
+
+    if password is None:
+        return
+    previous = os.environ.get(PASSWORD_ENV)
+    os.environ[PASSWORD_ENV] = password
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = previous
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(restore)
+
+
+def _decrypt_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    use_package_password(value)
+
+
 def package_source(func: F) -> F:
-    """``PACKAGE`` or ``--project PATH --package NAME``."""
+    """``PACKAGE`` or ``--project PATH --package NAME``, and the package password."""
+    func = click.option(
+        "--decrypt",
+        metavar="PASSWORD",
+        expose_value=False,
+        callback=_decrypt_option,
+        help="The password of a package saved with EncryptSensitiveWithPassword or "
+        "EncryptAllWithPassword (dtexec's /De). SSIS_PACKAGE_DECRYPT gives it without "
+        "showing it to other users in the process list.",
+    )(func)
     func = click.option(
         "--package",
         "package_name",

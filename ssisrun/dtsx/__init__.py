@@ -30,19 +30,25 @@ def read_file_bytes(path: str | Path, what: str = "package") -> bytes:
         raise PackageLoadError(f"cannot be read: {exc.strerror or exc}", path=str(p)) from None
 
 
-def load_package_bytes(data: bytes, source: str, project: Project | None = None) -> Package:
-    """Parse and read a package from bytes; ``source`` names it in messages."""
+def load_package_bytes(data: bytes, source: str, project: Project | None = None,
+                       password: str | None = None) -> Package:
+    """Parse and read a package from bytes; ``source`` names it in messages. What a
+    package password protects is decrypted with ``password``, else the password in
+    ``SSIS_PACKAGE_DECRYPT`` (:mod:`ssisrun.dtsx.protection`)."""
+    from ssisrun.dtsx.protection import decrypt_document, package_password
     from ssisrun.dtsx.reader import read_package
     from ssisrun.dtsx.safexml import parse_bytes
 
     tree = parse_bytes(data, source)
-    package = read_package(tree.getroot(), source)
+    root = decrypt_document(tree.getroot(), package_password(password), source)
+    package = read_package(root, source)
     package.project = project
     return package
 
 
-def load_package(path: str | Path, project: Project | None = None) -> Package:
+def load_package(path: str | Path, project: Project | None = None,
+                 password: str | None = None) -> Package:
     """Load one ``.dtsx`` file. Raises PackageNotFoundError (exit 4) or
     PackageLoadError (exit 5) with the file, the line and the reason."""
     data = read_file_bytes(path)
-    return load_package_bytes(data, str(path), project)
+    return load_package_bytes(data, str(path), project, password)

@@ -317,13 +317,8 @@ class PackageReader:
         root = self.root
         if root.tag == _ENCRYPTED_DATA:
             raise EncryptedPackageError(
-                "the whole package is encrypted (EncryptAllWithPassword or "
-                "EncryptAllWithUserKey); ssisrun cannot decrypt it. Open it in the SSIS "
-                "designer and save it with ProtectionLevel DontSaveSensitive (or "
-                "EncryptSensitiveWithPassword) and supply secrets with --conn/--set",
-                path=self.source,
-                line=source_line(root),
-            )
+                whole_package_encrypted_message(root), path=self.source,
+                line=source_line(root))
         if root.tag != _EXECUTABLE:
             tag = etree.QName(root).localname if isinstance(root.tag, str) else "?"
             raise PackageLoadError(
@@ -350,14 +345,12 @@ class PackageReader:
                 line=source_line(root),
             ) from None
         protection = props.number("ProtectionLevel", 1)
-        if protection in (3, 4) or root.find(_ENCRYPTED_DATA) is not None:
-            level = {3: "EncryptAllWithPassword", 4: "EncryptAllWithUserKey"}.get(
-                protection, "EncryptAll"
-            )
+        body = root.find(_ENCRYPTED_DATA)
+        if body is not None or protection == 4:
+            # The body is still encrypted (a decrypted EncryptAllWithPassword package keeps
+            # ProtectionLevel 3 but no EncryptedData of its own).
             raise EncryptedPackageError(
-                f"the whole package is encrypted ({level}); ssisrun cannot decrypt it. "
-                "Save it with ProtectionLevel DontSaveSensitive and supply secrets "
-                "with --conn/--set",
+                whole_package_encrypted_message(body if body is not None else root),
                 path=self.source,
                 line=source_line(root),
             )
@@ -690,10 +683,14 @@ class PackageReader:
                 self.problem("warning", f"value of $Package::{name}: {exc}", where, value_el)
                 value = raw
         elif encrypted:
+            how = ("with the package password: give it with --decrypt PASSWORD (or "
+                   "SSIS_PACKAGE_DECRYPT), or" if value_el is not None
+                   and value_el.find(".//" + _ENCRYPTED_DATA) is not None
+                   else "with a Windows user key ssisrun cannot have:")
             self.problem(
                 "warning",
-                f"the value of sensitive parameter $Package::{name} is encrypted with a key "
-                "ssisrun does not have; supply it with --param",
+                f"the value of sensitive parameter $Package::{name} is encrypted {how} "
+                "supply the value with --param",
                 where,
                 value_el,
             )
@@ -936,7 +933,9 @@ def read_connection_manager(
             if key:
                 cm.encrypted_secrets.append(label)
                 cm.secrets_key = cm.secrets_key or key
-            elif label.lower() in _PASSWORD_NAMES and cm.password is None:
+            elif (label.lower() in _PASSWORD_NAMES or (cm.kind == "AZURESTORAGE" and
+                                                       label.lower() == "accountkey")) \
+                    and cm.password is None:
                 cm.password = child.text or ""
         elif child.tag == _ENCRYPTED_DATA and "EncryptedData" not in cm.encrypted_secrets:
             cm.has_password = True
@@ -960,10 +959,11 @@ def read_connection_manager(
     return cm
 
 
-#: the names a connection manager's own password has (not ProxyPassword, AccountKey, ...)
+#: the names a connection manager's own password has (not ProxyPassword, ...); an
+#: AzureStorage manager's is its AccountKey
 _PASSWORD_NAMES = frozenset({"password", "serverpassword"})
 #: base64 of a Windows DPAPI blob's header (version 1, provider df9d8cd0-1501-11d1-...)
-_DPAPI_PREFIX = "AQAAANCMnd8BFdERjHoAwE/Cl+s"
+DPAPI_PREFIX = "AQAAANCMnd8BFdERjHoAwE/Cl+s"
 
 
 def _secret_key(el: etree._Element) -> str:
@@ -972,32 +972,47 @@ def _secret_key(el: etree._Element) -> str:
     "password" (XML encryption, EncryptSensitiveWithPassword), or "" (kept in clear)."""
     if el.find(".//" + _ENCRYPTED_DATA) is not None:
         return "password"
-    if (el.text or "").lstrip().startswith(_DPAPI_PREFIX):
+    if (el.text or "").lstrip().startswith(DPAPI_PREFIX):
         return "user key"
     if el.get("Encrypted") == "1" or el.get(Q + "Encrypted") == "1":
         return "user key"
     return ""
 
 
+def whole_package_encrypted_message(el: etree._Element) -> str:
+    """Why a package encrypted as a whole cannot be loaded, and what to do."""
+    if el.get("Salt") is not None or el.find("{" + XMLENC_NS + "}EncryptionMethod") \
+            is not None:
+        return ("the whole package is encrypted with a password (EncryptAllWithPassword): "
+                "give the password with --decrypt PASSWORD or SSIS_PACKAGE_DECRYPT")
+    return ("the whole package is encrypted with a Windows user key (EncryptAllWithUserKey), "
+            "which only the user who saved it can decrypt, on the machine where it was saved; "
+            "save it with ProtectionLevel EncryptSensitiveWithPassword or DontSaveSensitive "
+            "and supply secrets with --decrypt, --conn or --param")
+
+
 def encrypted_secrets_message(cm: ConnectionManager) -> str:
     """What to do about a connection manager whose secrets ssisrun cannot decrypt."""
     what = ", ".join(cm.encrypted_secrets)
     if cm.secrets_key == "password":
-        how = ("with the package password (EncryptSensitiveWithPassword), which ssisrun "
-               "cannot use yet")
+        how = ("with the package password (EncryptSensitiveWithPassword): give the password "
+               "with --decrypt PASSWORD (or SSIS_PACKAGE_DECRYPT), or")
     else:
         how = ("with a Windows user key (EncryptSensitiveWithUserKey), which only the user "
-               "who saved it can decrypt, on the machine where it was saved")
+               "who saved it can decrypt, on the machine where it was saved:")
     if cm.kind == "HTTP":
-        return (f"connection manager '{cm.name}' keeps {what} encrypted {how}: give "
+        return (f"connection manager '{cm.name}' keeps {what} encrypted {how} give "
                 "ServerPassword with a property expression on the connection manager")
     if cm.kind == "FTP":
         example = f"'{cm.name}=ftp://user:password@host:21/'"
     elif cm.kind == "SMTP":
         example = f"'{cm.name}=SmtpServer=host;User=...;Password=...'"
+    elif cm.kind == "AZURESTORAGE":
+        example = (f"'{cm.name}=DefaultEndpointsProtocol=https;AccountName=...;"
+                   "AccountKey=...;EndpointSuffix=core.windows.net'")
     else:
         example = f"'{cm.name}=...;User ID=...;Password=...'"
-    return (f"connection manager '{cm.name}' keeps {what} encrypted {how}: give its "
+    return (f"connection manager '{cm.name}' keeps {what} encrypted {how} give its "
             f"connection string, password included, with --conn {example} (or in a "
             "--connections file)")
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ssisrun.dtsx.protection import PASSWORD_ENV
 from ssisrun.errors import SsisrunError
 from ssisrun.model import ExecResult, Package
 from ssisrun.runtime.events import HANDLED_EVENTS, Event, EventBus, EventKind
@@ -76,6 +77,8 @@ class ExecutePackageSettings:
     package_name: str = ""
     connection: str = ""
     execute_out_of_process: bool = False
+    #: the child's own package password (PackagePassword); else the run's (--decrypt)
+    package_password: str = ""
     #: (child parameter, parent variable or parameter)
     assignments: list[tuple[str, str]] = field(default_factory=list)
 
@@ -107,6 +110,8 @@ def read_settings(ctx: TaskContext, body: etree._Element | None) -> ExecutePacka
         connection=str(ctx.property("Connection", fields.get("Connection", ""))).strip(),
         execute_out_of_process=_truthy(ctx.property("ExecuteOutOfProcess",
                                                     fields.get("ExecuteOutOfProcess", ""))),
+        package_password=str(ctx.property("PackagePassword",
+                                          fields.get("PackagePassword", ""))),
         assignments=assignments,
     )
 
@@ -123,6 +128,8 @@ class ChildRef:
     key: str
     #: ``exec`` arguments naming the child
     args: list[str]
+    #: the password the child was decrypted with, when it has its own
+    password: str | None = None
 
 
 def package_key(package: Package) -> str:
@@ -188,13 +195,14 @@ def load_child(ctx: TaskContext, settings: ExecutePackageSettings) -> ChildRef:
                                 f"(connection manager '{cm.name}'); map Windows paths with "
                                 "--path-map")
     try:
-        child = load_package(path)
+        child = load_package(path, password=settings.package_password or None)
         found = find_project_for(path)
         if found is not None:
             child.project = load_project(found)
     except SsisrunError as exc:
         raise ChildPackageError(E_NOT_FOUND, f"cannot load the child package: {exc}") from None
-    return ChildRef(child, package_key(child), [str(path)])
+    return ChildRef(child, package_key(child), [str(path)],
+                    settings.package_password or None)
 
 
 def callers(ctx: TaskContext) -> list[str]:
@@ -339,6 +347,8 @@ class ExecutePackageTask(Task):
             argv += ["--checkpointing", "off"]
         env = dict(os.environ)
         env[CALLERS_ENV] = os.pathsep.join([*chain, child.key])
+        if child.password is not None:
+            env[PASSWORD_ENV] = child.password
         try:
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
