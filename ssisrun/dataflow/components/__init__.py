@@ -18,6 +18,7 @@ _FLAT = "ssisrun.dataflow.components.flatfile"
 _TRANSFORMS = "ssisrun.dataflow.components.transforms"
 _COMBINE = "ssisrun.dataflow.components.combine"
 _DB = "ssisrun.dataflow.components.database"
+_SAMPLING = "ssisrun.dataflow.components.sampling"
 
 #: canonical component type -> "module:class"
 REGISTRY: dict[str, str] = {
@@ -52,6 +53,8 @@ REGISTRY: dict[str, str] = {
     "Microsoft.ScriptComponent": "ssisrun.dataflow.components.script:ScriptComponent",
     "Microsoft.Pivot": "ssisrun.dataflow.components.pivot:Pivot",
     "Microsoft.Cache": "ssisrun.dataflow.components.cache:CacheTransform",
+    "Microsoft.PctSampling": f"{_SAMPLING}:PercentageSampling",
+    "Microsoft.DataReaderDestination": f"{_SAMPLING}:DataReaderDestination",
 }
 
 
