@@ -402,6 +402,70 @@ class _Validator:
                     self.error(task.path, message, task.line)
         elif kind == "Microsoft.ExecutePackageTask" and body is not None:
             self.check_execute_package(task, body)
+        elif kind == "Microsoft.DataProfilingTask" and not task.disabled:
+            from ssisrun.tasks.data_profiling import static_problems
+
+            for severity, message in static_problems(body, self.package, self.connections):
+                (self.error if severity == "error" else self.warning)(task.path, message,
+                                                                      task.line)
+            if body is not None:
+                dest = body.get("Destination") or ""
+                if (body.get("DestinationType") or "").lower() in ("variable", "1"):
+                    self.check_variable(task, dest, "the profile output")
+                else:
+                    self.check_connection(task, dest, "the profile output")
+        elif kind == "Microsoft.WebServiceTask" and not task.disabled:
+            from ssisrun.tasks.web_service import static_references
+
+            refs = static_references(body)
+            if refs["connection"]:
+                self.check_connection(task, refs["connection"], "the Web Service task")
+            elif "Connection" not in task.property_expressions:
+                self.error(task.path, "the Web Service task names no HTTP connection manager "
+                           "(ConnectionName), so it cannot run", task.line)
+            self.check_connection(task, refs["output_connection"], "the task's OutputLocation")
+            self.check_variable(task, refs["output_variable"], "the task's OutputLocation")
+            for name in refs["variables"]:
+                self.check_variable(task, name, "a parameter of the Web Service task")
+        elif kind in ("CopyToBlobTask", "CopyFromBlobTask") and body is not None:
+            cm = self.check_connection(task, body.get("ConnectionId") or "",
+                                       "the Azure Blob task")
+            if not task.disabled:
+                from ssisrun.tasks.azure_blob import TITLES, check_blob_task
+
+                override = self.override(cm) if cm is not None else None
+                for severity, message in check_blob_task(cm, override, TITLES[kind]):
+                    report = self.error if severity == "error" else self.warning
+                    report(task.path, message, task.line)
+        elif kind in ("HadoopFileSystemTask", "HadoopHiveTask", "HadoopPigTask") \
+                and body is not None:
+            self.check_connection(task, body.get("LocalFilePathId") or "", "the local file")
+            cm = self.check_connection(task, body.get("HadoopConnectionId") or "",
+                                       "the Hadoop task")
+            if cm is not None and not task.disabled:
+                from ssisrun.tasks.hadoop import check_hadoop_connection
+
+                text = self.override(cm)
+                message = check_hadoop_connection(
+                    kind, cm, cm.connection_string if text is None else text)
+                if message:
+                    self.error(task.path, message, task.line)
+        elif kind in ("Microsoft.ASExecuteDDLTask", "Microsoft.DTSProcessingTask") \
+                and body is not None:
+            cm = self.check_connection(task, body.get("ConnectionName") or "",
+                                       "the Analysis Services task")
+            if kind == "Microsoft.ASExecuteDDLTask":
+                self.check_source(task, body.get("SourceType") or "", body.get("Source") or "",
+                                  "the DDL statement")
+            if not task.disabled:
+                from ssisrun.tasks.analysis_services import check_task as check_as_task
+
+                text = self.override(cm) if cm is not None else None
+                if cm is not None and text is None and \
+                        "ConnectionString" not in cm.property_expressions:
+                    text = cm.connection_string
+                for message in check_as_task(kind, body, task.property_expressions, cm, text):
+                    self.error(task.path, message, task.line)
         if task.data_flow is not None:
             self.check_data_flow(task)
 

@@ -55,19 +55,19 @@ def test_containers_only_can_run(runner: CliRunner, tmp_path: Path, v: int) -> N
 def test_runnable_types_are_the_containers_and_the_registered_tasks() -> None:
     from ssisrun.tasks import REGISTRY
 
-    assert not capabilities.executable_is_runnable("Microsoft.WebServiceTask")
+    assert not capabilities.executable_is_runnable(UNSUPPORTED)
     assert capabilities.executable_is_runnable("STOCK:FORLOOP")
     assert capabilities.executable_is_runnable("Microsoft.ExpressionTask")
     assert capabilities.RUNNABLE_EXECUTABLES == capabilities.CONTAINERS | frozenset(REGISTRY)
 
 
-#: a task type this ssisrun cannot run
-WEB_SERVICE = "Microsoft.WebServiceTask"
+#: a task type this ssisrun cannot run (SSIS 2012 removed it)
+UNSUPPORTED = "Microsoft.ActiveXScriptTask"
 
 
 @pytest.mark.parametrize("v", VERSIONS)
 def test_a_task_cannot_run_yet(runner: CliRunner, tmp_path: Path, v: int) -> None:
-    xml = package(v, [Exe("Seq", "seq", children=[Exe("Insert rows", WEB_SERVICE)])],
+    xml = package(v, [Exe("Seq", "seq", children=[Exe("Insert rows", UNSUPPORTED)])],
                   name="Load")
     file = write(tmp_path, xml)
     code, data = validate_json(runner, file)
@@ -76,10 +76,10 @@ def test_a_task_cannot_run_yet(runner: CliRunner, tmp_path: Path, v: int) -> Non
     [problem] = data["problems"]
     assert problem["severity"] == "error"
     assert problem["path"] == "\\Package\\Seq\\Insert rows"
-    assert "Microsoft.WebServiceTask" in problem["message"]
+    assert UNSUPPORTED in problem["message"]
     assert "cannot be run" in problem["message"]
     needle = ('DTS:refId="Package\\Seq\\Insert rows"' if v >= 6
-              else f'<DTS:Executable DTS:ExecutableType="{WEB_SERVICE}')
+              else f'<DTS:Executable DTS:ExecutableType="{UNSUPPORTED}')
     assert problem["line"] == line_of(xml, needle)
 
 
@@ -93,7 +93,7 @@ def test_disabled_task_is_not_reported(runner: CliRunner, tmp_path: Path) -> Non
 
 
 def test_json_output_shape(runner: CliRunner, tmp_path: Path) -> None:
-    file = write(tmp_path, package(3, [Exe("T", WEB_SERVICE)], name="Load"))
+    file = write(tmp_path, package(3, [Exe("T", UNSUPPORTED)], name="Load"))
     code, data = validate_json(runner, file)
     assert code == 1
     assert set(data) == {"package", "name", "format_version", "valid", "errors", "warnings",
@@ -105,14 +105,14 @@ def test_json_output_shape(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_text_output(runner: CliRunner, tmp_path: Path) -> None:
-    xml = package(8, [Exe("Insert rows", WEB_SERVICE)], name="Load")
+    xml = package(8, [Exe("Insert rows", UNSUPPORTED)], name="Load")
     file = write(tmp_path, xml)
     result = runner.invoke(cli, ["validate", str(file)])
     assert result.exit_code == 1
     line = line_of(xml, 'DTS:refId="Package\\Insert rows"')
     assert result.output.splitlines() == [
         f"Validating package Load ({file}, format version 8)",
-        f"  error   \\Package\\Insert rows (line {line}): task type {WEB_SERVICE} "
+        f"  error   \\Package\\Insert rows (line {line}): task type {UNSUPPORTED} "
         "cannot be run by this ssisrun yet",
         "Result: the package cannot run: 1 error(s), 0 warning(s).",
     ]

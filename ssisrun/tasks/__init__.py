@@ -30,6 +30,15 @@ REGISTRY: dict[str, str] = {
     "Microsoft.SendMailTask": "ssisrun.tasks.send_mail:SendMailTask",
     "Microsoft.FtpTask": "ssisrun.tasks.ftp:FtpTask",
     "Microsoft.XMLTask": "ssisrun.tasks.xml:XmlTask",
+    "Microsoft.ASExecuteDDLTask": "ssisrun.tasks.analysis_services:ExecuteDdlTask",
+    "Microsoft.DTSProcessingTask": "ssisrun.tasks.analysis_services:ProcessingTask",
+    "Microsoft.DataProfilingTask": "ssisrun.tasks.data_profiling:DataProfilingTask",
+    "Microsoft.WebServiceTask": "ssisrun.tasks.web_service:WebServiceTask",
+    "CopyToBlobTask": "ssisrun.tasks.azure_blob:CopyToBlobTask",
+    "CopyFromBlobTask": "ssisrun.tasks.azure_blob:CopyFromBlobTask",
+    "HadoopFileSystemTask": "ssisrun.tasks.hadoop:HadoopFileSystemTask",
+    "HadoopHiveTask": "ssisrun.tasks.hadoop:HadoopHiveTask",
+    "HadoopPigTask": "ssisrun.tasks.hadoop:HadoopPigTask",
 }
 
 
