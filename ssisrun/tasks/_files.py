@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from ssisrun.model import ConnectionManager
     from ssisrun.runtime.context import TaskContext
+    from ssisrun.tasks import TaskOutcome
 
 # SSIS's generic "An error occurred with the following error message" code
 E_FOLLOWING_MESSAGE = 0xC002F304
@@ -59,6 +60,23 @@ class TaskSetupError(SsisrunError):
 
 
 # --------------------------------------------------------------------------- settings
+
+
+def report_failure(ctx: TaskContext, exc: SsisrunError | OSError) -> TaskOutcome:
+    """The one way a task reports what stopped it, as an error event, and fails: a setting
+    (its own code), another ssisrun error, or the operating system's (with the file)."""
+    from ssisrun.model import ExecResult
+    from ssisrun.tasks import TaskOutcome
+
+    if isinstance(exc, TaskSetupError):
+        ctx.error(exc.code, exc.message)
+    elif isinstance(exc, SsisrunError):
+        ctx.error(E_FOLLOWING_MESSAGE, str(exc))
+    else:
+        where = f" ({exc.filename})" if exc.filename else ""
+        ctx.error(E_FOLLOWING_MESSAGE, "An error occurred with the following error "
+                  f'message: "{exc.strerror or exc}"{where}')
+    return TaskOutcome(ExecResult.Failure)
 
 
 def attribute(body: etree._Element | None, name: str, namespace: str = "") -> str | None:
@@ -95,6 +113,19 @@ def as_bool(name: str, value: Any, code: int) -> bool:
     if text in ("false", "0", "", "no"):
         return False
     raise TaskSetupError(code, f"{name} must be True or False, not '{value}'")
+
+
+def as_choice(name: str, value: Any, choices: tuple[str, ...],
+              code: int = E_FOLLOWING_MESSAGE) -> str:
+    """A setting holding one of SSIS's enumeration values, by name (any case) or by its
+    number in the enumeration, as the designer writes either."""
+    text = str(value).strip()
+    for choice in choices:
+        if choice.lower() == text.lower():
+            return choice
+    if text.isdigit() and int(text) < len(choices):
+        return choices[int(text)]
+    raise TaskSetupError(code, f"{name} '{text}' is not one of {', '.join(choices)}")
 
 
 def as_int(name: str, value: Any, code: int, default: int = 0) -> int:

@@ -40,7 +40,9 @@ from ssisrun.tasks._files import (
     E_FOLLOWING_MESSAGE,
     TaskSetupError,
     as_bool,
+    as_choice,
     file_connection_path,
+    report_failure,
     setting,
 )
 from ssisrun.tasks.profiling.profiles import XSD, XSI, Profiler, el, sub
@@ -55,17 +57,6 @@ DESTINATION_TYPES = ("FileConnection", "Variable")
 _TEXT_VARIABLE_TYPES = (8, 13)
 
 
-def _destination_type(value: Any) -> str:
-    text = str(value).strip()
-    for choice in DESTINATION_TYPES:
-        if choice.lower() == text.lower():
-            return choice
-    if text.isdigit() and int(text) < len(DESTINATION_TYPES):
-        return DESTINATION_TYPES[int(text)]
-    raise TaskSetupError(E_FOLLOWING_MESSAGE, f"DestinationType '{text}' is not one of "
-                         f"{', '.join(DESTINATION_TYPES)}")
-
-
 class DataProfilingTask(Task):
     def execute(self, ctx: TaskContext) -> TaskOutcome:
         body = object_data_body(self.host)
@@ -74,7 +65,8 @@ class DataProfilingTask(Task):
             return setting(ctx, body, attr, default=default)
 
         try:
-            kind = _destination_type(get("DestinationType", "FileConnection"))
+            kind = as_choice("DestinationType", get("DestinationType", "FileConnection"),
+                             DESTINATION_TYPES)
             destination = str(get("Destination") or "").strip()
             overwrite = as_bool("OverwriteDestination", get("OverwriteDestination", "False"),
                                 E_FOLLOWING_MESSAGE)
@@ -91,17 +83,8 @@ class DataProfilingTask(Task):
                 self._write(target, document)
             ctx.information(0, f"the data profile ({len(document[-1][0])} profiles) was "
                             f"written to {target if kind == 'FileConnection' else destination}")
-        except TaskSetupError as exc:
-            ctx.error(exc.code, exc.message)
-            return TaskOutcome(ExecResult.Failure)
-        except SsisrunError as exc:
-            ctx.error(E_FOLLOWING_MESSAGE, str(exc))
-            return TaskOutcome(ExecResult.Failure)
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            ctx.error(E_FOLLOWING_MESSAGE, "An error occurred with the following error "
-                      f'message: "{exc.strerror or exc}"{where}')
-            return TaskOutcome(ExecResult.Failure)
+        except (SsisrunError, OSError) as exc:
+            return report_failure(ctx, exc)
         return TaskOutcome(ExecResult.Success)
 
     # ---------------------------------------------------------------- settings

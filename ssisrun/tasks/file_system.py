@@ -43,6 +43,7 @@ import shutil
 import stat
 from typing import TYPE_CHECKING, Any
 
+from ssisrun.errors import SsisrunError
 from ssisrun.model import ExecResult
 from ssisrun.tasks import Task, TaskOutcome, object_data_body
 from ssisrun.tasks._files import (
@@ -53,6 +54,7 @@ from ssisrun.tasks._files import (
     file_connection_path,
     local_path,
     remove_tree,
+    report_failure,
     setting,
     variable_text,
 )
@@ -132,14 +134,8 @@ class FileSystemTask(Task):
                 self._set_attributes(ctx, source, attributes)
             else:
                 getattr(self, "_" + operation)(source, destination, overwrite)
-        except TaskSetupError as exc:
-            ctx.error(exc.code, exc.message)
-            return TaskOutcome(ExecResult.Failure)
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            ctx.error(E_FOLLOWING_MESSAGE, "An error occurred with the following error "
-                      f'message: "{exc.strerror or exc}"{where}')
-            return TaskOutcome(ExecResult.Failure)
+        except (SsisrunError, OSError) as exc:
+            return report_failure(ctx, exc)
         return TaskOutcome(ExecResult.Success)
 
     # ---------------------------------------------------------------- paths

@@ -69,6 +69,7 @@ from ssisrun.tasks._files import (
     E_FOLLOWING_MESSAGE,
     TaskSetupError,
     as_bool,
+    as_choice,
     as_int,
     attribute,
     cm_property,
@@ -76,6 +77,7 @@ from ssisrun.tasks._files import (
     connection_keywords,
     file_connection_path,
     local_path,
+    report_failure,
     setting,
     shown,
 )
@@ -1150,30 +1152,13 @@ def result_document(wsdl: Wsdl, op: Operation, envelope: etree._Element) -> str:
 # =========================================================================== the task
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    text = str(value).strip()
-    for choice in choices:
-        if choice.lower() == text.lower():
-            return choice
-    if text.isdigit() and int(text) < len(choices):
-        return choices[int(text)]
-    raise _fail(f"{name} '{text}' is not one of {', '.join(choices)}")
-
-
 class WebServiceTask(Task):
     def execute(self, ctx: TaskContext) -> TaskOutcome:
         body = object_data_body(self.host)
         try:
             return self._execute(ctx, body)
-        except TaskSetupError as exc:
-            ctx.error(exc.code, exc.message)
-        except SsisrunError as exc:
-            ctx.error(CODE, str(exc))
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            ctx.error(CODE, "An error occurred with the following error message: "
-                      f'"{exc.strerror or exc}"{where}')
-        return TaskOutcome(ExecResult.Failure)
+        except (SsisrunError, OSError) as exc:
+            return report_failure(ctx, exc)
 
     def _execute(self, ctx: TaskContext, body: etree._Element | None) -> TaskOutcome:
         def get(attr: str, *props: str, default: str = "") -> Any:
@@ -1221,7 +1206,7 @@ class WebServiceTask(Task):
 
         # where to keep the result is checked before the call, so a wrong setting does not
         # cost a call to the service
-        output_type = _choice("OutputType", get("OutputType", default="File") or "File",
+        output_type = as_choice("OutputType", get("OutputType", default="File") or "File",
                               OUTPUT_TYPES)
         output = str(get("OutputLocation")).strip()
         if not output:

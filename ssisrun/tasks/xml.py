@@ -45,7 +45,9 @@ from ssisrun.tasks._files import (
     E_FOLLOWING_MESSAGE,
     TaskSetupError,
     as_bool,
+    as_choice,
     file_connection_path,
+    report_failure,
     setting,
 )
 
@@ -62,17 +64,6 @@ XPATH_OPERATIONS = ("Evaluation", "NodeList", "Values")
 VALIDATION_TYPES = ("DTD", "XSD")
 
 
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    text = str(value).strip()
-    for choice in choices:
-        if choice.lower() == text.lower():
-            return choice
-    if text.isdigit() and int(text) < len(choices):
-        return choices[int(text)]
-    raise TaskSetupError(E_FOLLOWING_MESSAGE, f"{name} '{text}' is not one of "
-                         f"{', '.join(choices)}")
-
-
 class XmlTask(Task):
     def execute(self, ctx: TaskContext) -> TaskOutcome:
         body = object_data_body(self.host)
@@ -81,7 +72,7 @@ class XmlTask(Task):
             return setting(ctx, body, attr, *props, default=default)
 
         try:
-            operation = _choice("OperationType", get("OperationType", "Validate"), OPERATIONS)
+            operation = as_choice("OperationType", get("OperationType", "Validate"), OPERATIONS)
             if operation in ("Diff", "Patch"):
                 raise TaskSetupError(E_FOLLOWING_MESSAGE, f"the XML task operation "
                                      f"{operation} is not supported yet by ssisrun; "
@@ -108,24 +99,15 @@ class XmlTask(Task):
             if as_bool("SaveOperationResult", get("SaveOperationResult", "False"),
                        E_FOLLOWING_MESSAGE):
                 self._save(ctx, result, get)
-        except TaskSetupError as exc:
-            ctx.error(exc.code, exc.message)
-            return TaskOutcome(ExecResult.Failure)
-        except SsisrunError as exc:
-            ctx.error(E_FOLLOWING_MESSAGE, str(exc))
-            return TaskOutcome(ExecResult.Failure)
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            ctx.error(E_FOLLOWING_MESSAGE, "An error occurred with the following error "
-                      f'message: "{exc.strerror or exc}"{where}')
-            return TaskOutcome(ExecResult.Failure)
+        except (SsisrunError, OSError) as exc:
+            return report_failure(ctx, exc)
         return outcome
 
     # ---------------------------------------------------------------- inputs
 
     def _text(self, ctx: TaskContext, role: str, kind: Any, value: Any) -> tuple[bytes, str]:
         """The bytes an operand holds and where they came from (for messages)."""
-        kind = _choice(f"{role}Type", kind, SOURCE_TYPES)
+        kind = as_choice(f"{role}Type", kind, SOURCE_TYPES)
         ref = "" if value is None else str(value)
         if kind == "DirectInput":
             if not ref.strip():
@@ -167,7 +149,7 @@ class XmlTask(Task):
 
     def _validate(self, ctx: TaskContext, source: etree._ElementTree, get: Any,
                   second_type: Any, second: Any) -> bool:
-        validation = _choice("ValidationType", get("ValidationType", "XSD"),
+        validation = as_choice("ValidationType", get("ValidationType", "XSD"),
                              VALIDATION_TYPES)
         if validation == "DTD":
             raise TaskSetupError(E_FOLLOWING_MESSAGE, "DTD validation is not supported: "
@@ -217,7 +199,7 @@ class XmlTask(Task):
 
     def _xpath(self, ctx: TaskContext, source: etree._ElementTree, get: Any,
                second_type: Any, second: Any) -> str:
-        mode = _choice("XPathOperation", get("XPathOperation", "Evaluation"),
+        mode = as_choice("XPathOperation", get("XPathOperation", "Evaluation"),
                        XPATH_OPERATIONS)
         query = self._query(ctx, second_type, second, "SecondOperand")
         value = self._evaluate(source, query)
@@ -269,7 +251,7 @@ class XmlTask(Task):
     # ---------------------------------------------------------------- result
 
     def _save(self, ctx: TaskContext, result: str | bytes, get: Any) -> None:
-        kind = _choice("DestinationType", get("DestinationType", "FileConnection"),
+        kind = as_choice("DestinationType", get("DestinationType", "FileConnection"),
                        DESTINATION_TYPES)
         ref = str(get("Destination") or "").strip()
         overwrite = as_bool("OverwriteDestination", get("OverwriteDestination", "False"),
