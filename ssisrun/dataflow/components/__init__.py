@@ -53,6 +53,10 @@ REGISTRY: dict[str, str] = {
     "Microsoft.ScriptComponent": "ssisrun.dataflow.components.script:ScriptComponent",
     "Microsoft.Pivot": "ssisrun.dataflow.components.pivot:Pivot",
     "Microsoft.Cache": "ssisrun.dataflow.components.cache:CacheTransform",
+    "Microsoft.FuzzyLookup": "ssisrun.dataflow.components.fuzzy:FuzzyLookup",
+    "Microsoft.FuzzyGrouping": "ssisrun.dataflow.components.fuzzy:FuzzyGrouping",
+    "Microsoft.XmlSourceAdapter": "ssisrun.dataflow.components.xml_source:XmlSource",
+    "Microsoft.SCD": "ssisrun.dataflow.components.scd:SlowlyChangingDimension",
     "Microsoft.PctSampling": f"{_SAMPLING}:PercentageSampling",
     "Microsoft.DataReaderDestination": f"{_SAMPLING}:DataReaderDestination",
 }
