@@ -7,10 +7,9 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from builders import SQLTASK_NS, Exe, Var, connection_manager, package
+from taskrun import PackageRun
 
-from ssisrun.dtsx import load_package_bytes
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import RunRequest
 
 
 def sql_task(name: str, sql: str, *, connection: str = "Db", result_type: str = "None",
@@ -40,28 +39,17 @@ def database(name: str, text: str, *, retain: bool = False, creation: str = "OLE
                               inner={"Retain": True} if retain else None)
 
 
-class Run:
-    """Build, load and run a package; keep its events and final variable values."""
+class Run(PackageRun):
+    """Build, load and run a package; keep its events and final variable values. The run is
+    ok when it exits 0 and raised no error."""
 
     def __init__(self, executables: list[Exe], *, connections: list[str] = (),
                  variables: list[Var] = (), constraints: list[Any] = (),
                  request: RunRequest | None = None,
                  props: dict[str, Any] | None = None) -> None:
-        xml = package(8, executables, connections=list(connections),
-                      variables=list(variables), constraints=list(constraints), props=props)
-        pkg = load_package_bytes(xml.encode(), "test.dtsx")
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(pkg, request, bus)
-        self.result: RunResult = self.engine.run()
-
-    def value(self, name: str) -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    @property
-    def errors(self) -> list[str]:
-        return [e.description for e in self.events if e.kind == EventKind.OnError]
+        super().__init__(package(8, executables, connections=list(connections),
+                                 variables=list(variables), constraints=list(constraints),
+                                 props=props), request)
 
     @property
     def ok(self) -> bool:

@@ -8,15 +8,15 @@ import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import pytest
 from builders import Constraint, Exe, Var, connection_manager, package
+from taskrun import PackageRun
 
 from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest
+from ssisrun.runtime import EventKind, RunRequest
 from ssisrun.runtime.engine import Engine
 from ssisrun.scripting import compiler
 from ssisrun.scripting.connections import oledb_to_sqlclient
@@ -69,21 +69,6 @@ def csharp(name: str, source: str, *, read_only: str = "", read_write: str = "",
         f"ReadOnlyVariables={quoteattr(read_only)} ReadWriteVariables={quoteattr(read_write)}>"
         f'<ProjectItem Name="{item}" Encoding="UTF8"><![CDATA[{source}]]></ProjectItem>'
         f"{extra_items}</ScriptProject>"))
-
-
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None) -> None:
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(load_package_bytes(xml.encode(), "test.dtsx"), request, bus)
-        self.result = self.engine.run()
-
-    def value(self, name: str) -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
 
 
 # --------------------------------------------------------------------------- no Mono needed
@@ -201,22 +186,22 @@ def test_variables_of_each_type_go_in_and_come_back_typed() -> None:
         csharp("Read", script_2012(READ_BODY), read_only="User::Table,User::List",
                read_write="User::Sum,User::Names,User::Echo"),
     ], variables=VARIABLES, constraints=[Constraint("Types", "Read")])
-    run = Run(xml, RunRequest(path_map=[("C:\\data\\", "/srv/in/")]))
+    run = PackageRun(xml, RunRequest(path_map=[("C:\\data\\", "/srv/in/")]))
     assert run.result.result == ExecResult.Success, run.descriptions(EventKind.OnError)
-    assert run.value("User::I") == 42
-    assert run.value("User::L") == 9000000001
-    assert run.value("User::S") == "ABC|/srv/in/in.csv"
-    assert run.value("User::B") is True
-    assert run.value("User::D") == datetime(2024, 2, 1, 10, 20, 30)
-    assert run.value("User::F") == 3.0
-    assert run.value("User::M") == Decimal("10.26")
-    assert run.value("User::List") == ["a", 2]
-    table = run.value("User::Table")
+    assert run.var("User::I") == 42
+    assert run.var("User::L") == 9000000001
+    assert run.var("User::S") == "ABC|/srv/in/in.csv"
+    assert run.var("User::B") is True
+    assert run.var("User::D") == datetime(2024, 2, 1, 10, 20, 30)
+    assert run.var("User::F") == 3.0
+    assert run.var("User::M") == Decimal("10.26")
+    assert run.var("User::List") == ["a", 2]
+    table = run.var("User::Table")
     assert isinstance(table, DataTable)
     assert (table.columns, table.rows) == (["id", "name"], [(1, "x"), (2, None)])
-    assert run.value("User::Sum") == 3
-    assert run.value("User::Names") == "x-,a,2"
-    assert "StringBuilder" in repr(run.value("User::Echo"))
+    assert run.var("User::Sum") == 3
+    assert run.var("User::Names") == "x-,a,2"
+    assert "StringBuilder" in repr(run.var("User::Echo"))
 
 
 @needs_mono
@@ -232,7 +217,7 @@ Console.WriteLine("console text");
 Dts.Events.FireError(14, "", "error text", "", 0);
 Dts.TaskResult = (int)ScriptResults.Success;
 """
-    run = Run(package(8, [csharp("Ev", script_2012(body))]))
+    run = PackageRun(package(8, [csharp("Ev", script_2012(body))]))
     kinds = [(e.kind, e.description) for e in run.events if e.kind in (
         EventKind.OnInformation, EventKind.OnWarning, EventKind.OnProgress, EventKind.OnError)]
     assert kinds == [
@@ -256,7 +241,7 @@ def test_task_result_success_and_failure() -> None:
         csharp("Ok", script_2012("Dts.TaskResult = (int)ScriptResults.Success;")),
         csharp("Bad", script_2012("Dts.TaskResult = (int)ScriptResults.Failure;")),
     ], constraints=[Constraint("Ok", "Bad")])
-    run = Run(xml)
+    run = PackageRun(xml)
     results = {r.path: r.result for r in run.engine.runs}
     assert results["\\Package\\Ok"] == ExecResult.Success
     assert results["\\Package\\Bad"] == ExecResult.Failure
@@ -273,7 +258,7 @@ def test_an_exception_fails_the_task_with_its_message_and_the_run_goes_on() -> N
     ], variables=[Var("N", 3, "1")], props={"MaxErrorCount": 10}, constraints=[
         Constraint("Throw", "ReadOnly", "C1", value=2),
         Constraint("ReadOnly", "Exit", "C2", value=2), Constraint("Exit", "After", "C3", value=2)])
-    run = Run(xml)
+    run = PackageRun(xml)
     errors = run.descriptions(EventKind.OnError)
     assert errors[0].startswith("Exception has been thrown by the target of an invocation. "
                                 "System.InvalidOperationException: boom at row 7")
@@ -282,7 +267,7 @@ def test_an_exception_fails_the_task_with_its_message_and_the_run_goes_on() -> N
     assert errors[2].startswith("the C# script failed: the script host stopped while the "
                                 "script ran")
     # a new script host runs the next task
-    assert run.value("User::N") == 9
+    assert run.var("User::N") == 9
     results = {r.path: r.result for r in run.engine.runs}
     assert results["\\Package\\Throw"] == ExecResult.Failure
     assert results["\\Package\\After"] == ExecResult.Success
@@ -312,12 +297,12 @@ catch (Exception ex) { Dts.Variables["C"].Value = ex.Message; }
                                       "System.Data.SQLite", "Data Source=C:\\db\\t.db"),
         connection_manager(8, "Ora", "OLEDB", "Data Source=x;Provider=OraOLEDB.Oracle.1;"),
     ])
-    run = Run(xml, RunRequest(path_map=[("C:\\data\\", "/srv/in/"),
-                                        ("C:\\db\\", f"{tmp_path}/")]))
+    run = PackageRun(xml, RunRequest(path_map=[("C:\\data\\", "/srv/in/"),
+                                               ("C:\\db\\", f"{tmp_path}/")]))
     assert run.result.result == ExecResult.Success, run.descriptions(EventKind.OnError)
-    assert run.value("User::A").startswith("Data Source=db1;Initial Catalog=S;")
-    assert run.value("User::B") == "/srv/in/in.csv"
-    assert "OraOLEDB.Oracle.1" in run.value("User::C")
+    assert run.var("User::A").startswith("Data Source=db1;Initial Catalog=S;")
+    assert run.var("User::B") == "/srv/in/in.csv"
+    assert "OraOLEDB.Oracle.1" in run.var("User::C")
     assert sqlite3.connect(db).execute("SELECT n FROM t").fetchall() == [(4,)]
 
 
@@ -326,11 +311,11 @@ def test_second_run_takes_the_script_from_the_cache() -> None:
     xml = package(8, [csharp("Cached", script_2012(
         'Dts.Variables["N"].Value = (int)Dts.Variables["N"].Value + 1; // cache test'),
         read_write="User::N")], variables=[Var("N", 3, "1")])
-    first = Run(xml)
-    assert first.value("User::N") == 2, first.descriptions(EventKind.OnError)
+    first = PackageRun(xml)
+    assert first.var("User::N") == 2, first.descriptions(EventKind.OnError)
     before = compiler.compile_count
-    second = Run(xml)
-    assert second.value("User::N") == 2
+    second = PackageRun(xml)
+    assert second.var("User::N") == 2
     assert compiler.compile_count == before
 
 
@@ -363,9 +348,9 @@ namespace ST_0a1b2c3d4e5f.csproj
     xml = package(3, [csharp("File Exist", source, version=3, extra_items=assembly_info,
                              read_only="User::fname", read_write="User::fileExist")],
                   variables=[Var("fname", 8, "x.xls"), Var("fileExist", 11, "false")])
-    run = Run(xml, RunRequest(path_map=[("C:\\data\\", "/srv/")]))
+    run = PackageRun(xml, RunRequest(path_map=[("C:\\data\\", "/srv/")]))
     assert run.result.result == ExecResult.Success, run.descriptions(EventKind.OnError)
-    assert run.value("User::fileExist") is True
+    assert run.var("User::fileExist") is True
 
 
 @needs_mono
@@ -385,7 +370,7 @@ def test_a_python_replacement_wins_over_mono(tmp_path: Path) -> None:
 
 @needs_mono
 def test_a_script_that_does_not_compile_names_the_item_and_line() -> None:
-    run = Run(package(8, [csharp("Broken", script_2012("int x = ;"))]))
+    run = PackageRun(package(8, [csharp("Broken", script_2012("int x = ;"))]))
     [error] = run.descriptions(EventKind.OnError)
     assert "does not compile with Mono" in error
     assert "ScriptMain.cs:" in error and "--script" in error
@@ -401,6 +386,6 @@ def test_an_event_handler_script_runs_while_the_script_that_raised_the_event_wai
     raiser = csharp("Warn", script_2012('Dts.Events.FireWarning(1, "", "careful", "", 0);'
                                         'Dts.Events.FireWarning(2, "", "again", "", 0);'))
     raiser.handlers = [handler]
-    run = Run(package(8, [raiser], variables=[Var("N", 3, "0")]))
+    run = PackageRun(package(8, [raiser], variables=[Var("N", 3, "0")]))
     assert run.result.result == ExecResult.Success, run.descriptions(EventKind.OnError)
-    assert run.value("User::N") == 2
+    assert run.var("User::N") == 2

@@ -11,8 +11,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,12 +19,11 @@ from xml.sax.saxutils import quoteattr
 import pytest
 from builders import VERSIONS, Exe, Var, connection_manager, package
 from lxml import etree
+from taskrun import PackageRun
 from xmla_server import XmlaServer
 
-from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "dtsx"
@@ -55,47 +52,11 @@ def xmla() -> Iterator[XmlaServer]:
     server.stop()
 
 
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None,
-                 cancel_when: threading.Event | None = None) -> None:
-        pkg = load_package_bytes(xml.encode(), "test.dtsx")
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        engine = Engine(pkg, request, bus)
-        if cancel_when is not None:
-            def cancel() -> None:
-                if cancel_when.wait(10):
-                    time.sleep(0.2)
-                    engine.cancel_event.set()
-
-            threading.Thread(target=cancel, daemon=True).start()
-        started = time.monotonic()
-        self.result: RunResult = engine.run()
-        self.seconds = time.monotonic() - started
-
-    def events_of(self, kind: EventKind) -> list[Event]:
-        return [e for e in self.events if e.kind == kind]
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events_of(kind)]
-
-    @property
-    def error(self) -> str:
-        errors = self.descriptions(EventKind.OnError)
-        assert errors, "the run raised no error"
-        return errors[0]
-
-    @property
-    def text(self) -> str:
-        return "\n".join(e.description for e in self.events)
-
-
-def ok(r: Run) -> None:
+def ok(r: PackageRun) -> None:
     assert r.result.result == ExecResult.Success, r.descriptions(EventKind.OnError)
 
 
-def failed(r: Run) -> None:
+def failed(r: PackageRun) -> None:
     assert r.result.result == ExecResult.Failure
 
 
@@ -128,9 +89,10 @@ def processing_task(commands: str, name: str = "Process", version: int = 8, *,
 
 
 def run(server: XmlaServer, *tasks: Exe, version: int = 8, variables: Sequence[Var] = (),
-        connections: Sequence[str] = (), request: RunRequest | None = None, **kw: Any) -> Run:
-    return Run(package(version, list(tasks), connections=[as_cm(version), *connections],
-                       variables=list(variables)), request or conn(server), **kw)
+        connections: Sequence[str] = (), request: RunRequest | None = None,
+        **kw: Any) -> PackageRun:
+    return PackageRun(package(version, list(tasks), connections=[as_cm(version), *connections],
+                              variables=list(variables)), request or conn(server), **kw)
 
 
 TMSL = {"refresh": {"type": "full", "objects": [{"database": "CorpDwTab"}]}}
@@ -370,7 +332,7 @@ def test_wrong_credentials_are_refused_and_never_shown(xmla: XmlaServer) -> None
     failed(r)
     assert "refused the request: HTTP 401 Unauthorized; the server asks for Basic" in r.error
     assert f"check User ID and Password of 'SSAS' (user {USER})" in r.error
-    assert "not-the-password" not in r.text
+    assert "not-the-password" not in r.text()
     # without a user, the message says how to give one
     r = run(xmla, ddl_task(STATEMENT_TMSL), request=RunRequest(connections={
         "SSAS": f"Data Source={xmla.url};Initial Catalog=Sales"}))
@@ -384,7 +346,7 @@ def test_the_password_the_package_keeps_in_clear_is_used(xmla: XmlaServer) -> No
         8, "SSAS", "MSOLAP100", f"Data Source={xmla.url};Initial Catalog=Sales;"
         f"User ID={USER};", inner_children=f'<DTS:Password DTS:Name="Password" '
         f'Sensitive="1">{PASSWORD}</DTS:Password>')
-    ok(Run(package(8, [ddl_task(STATEMENT_TMSL)], connections=[cm])))
+    ok(PackageRun(package(8, [ddl_task(STATEMENT_TMSL)], connections=[cm])))
     assert [r.user for r in xmla.requests] == [USER]
 
 
@@ -395,7 +357,7 @@ def test_the_connections_timeout_aborts_a_slow_command(xmla: XmlaServer) -> None
     xmla.rule("refresh", delay=10)
     r = run(xmla, ddl_task(STATEMENT_TMSL), request=conn(xmla, extra="Timeout=1"))
     failed(r)
-    assert r.seconds < 5
+    assert r.elapsed < 5
     assert r.error == (f"the command did not complete within Timeout=1 seconds (connection "
                        f"'SSAS', {xmla.url}); the request was aborted")
 
@@ -404,7 +366,7 @@ def test_cancelling_the_run_aborts_the_request(xmla: XmlaServer) -> None:
     xmla.rule("Dim Customer", delay=10)
     r = run(xmla, processing_task(BATCH), cancel_when=xmla.arrived)
     assert r.result.result == ExecResult.Canceled
-    assert r.seconds < 5
+    assert r.elapsed < 5
     assert any("the request to Analysis Services was aborted" in m
                for m in r.descriptions(EventKind.OnInformation))
 
@@ -444,8 +406,8 @@ def test_an_endpoint_that_is_not_there(tmp_path: Path) -> None:
     server = XmlaServer()
     url = server.url
     server.stop()
-    r = Run(package(8, [ddl_task(STATEMENT_TMSL)], connections=[as_cm()]),
-            RunRequest(connections={"SSAS": f"Data Source={url};Connect Timeout=2"}))
+    r = PackageRun(package(8, [ddl_task(STATEMENT_TMSL)], connections=[as_cm()]),
+                   RunRequest(connections={"SSAS": f"Data Source={url};Connect Timeout=2"}))
     failed(r)
     assert r.error.startswith(f"cannot reach {url}: ")
 
@@ -469,7 +431,7 @@ def test_an_endpoint_that_is_not_there(tmp_path: Path) -> None:
      "has Timeout=soon, which is not a number of seconds"),
 ])
 def test_connection_strings_that_cannot_be_used(source: str, message: str) -> None:
-    r = Run(package(8, [ddl_task(STATEMENT_TMSL)], connections=[as_cm(8, source)]))
+    r = PackageRun(package(8, [ddl_task(STATEMENT_TMSL)], connections=[as_cm(8, source)]))
     failed(r)
     assert message in r.error
 

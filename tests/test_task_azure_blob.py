@@ -19,12 +19,10 @@ import pytest
 from azurite import ACCOUNT, KEY, Azurite, azurite  # noqa: F401 - the fixture
 from builders import Exe, guid, package
 from click.testing import CliRunner
+from taskrun import PackageRun
 
 from ssisrun.cli import cli
-from ssisrun.dtsx import load_package_bytes
-from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 from ssisrun.tasks._files import TaskSetupError
 from ssisrun.tasks.azure_blob import blob_prefix, parse_time, storage_account, wildcard
 
@@ -73,36 +71,14 @@ def download(local: Path | str, **attrs: Any) -> Exe:
     return blob_task("CopyFromBlobTask", local, "Download", **attrs)
 
 
-class Run:
-    def __init__(self, xml: str, request: RunRequest) -> None:
-        pkg = load_package_bytes(xml.encode(), "test.dtsx")
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.result: RunResult = Engine(pkg, request, bus).run()
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
-
-    @property
-    def error(self) -> str:
-        errors = self.descriptions(EventKind.OnError)
-        assert errors, "the run raised no error"
-        return errors[0]
-
-    @property
-    def ok(self) -> bool:
-        return self.result.result == ExecResult.Success
-
-
 def run(server: Azurite, *tasks: Exe, cm: str | None = None, conn: str | None = None,
-        request: RunRequest | None = None, props: dict[str, Any] | None = None) -> Run:
+        request: RunRequest | None = None, props: dict[str, Any] | None = None) -> PackageRun:
     req = request or RunRequest()
     if conn is None and cm is None:
         conn = server.connection_string()
     if conn is not None:
         req.connections[CM] = conn
-    return Run(package(8, list(tasks), connections=[cm or storage_cm()], props=props), req)
+    return PackageRun(package(8, list(tasks), connections=[cm or storage_cm()], props=props), req)
 
 
 @pytest.fixture
@@ -377,15 +353,15 @@ def test_unreachable_service_fails(tmp_path: Path) -> None:
     local = files(tmp_path / "out", {"a.csv": b"a"})
     conn = (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT}")
-    r = Run(package(8, [upload(local)], connections=[storage_cm()]),
-            RunRequest(connections={CM: conn}))
+    r = PackageRun(package(8, [upload(local)], connections=[storage_cm()]),
+                   RunRequest(connections={CM: conn}))
     assert not r.ok
     assert r.error.startswith(f"cannot reach the blob service of storage account "
                               f"'{ACCOUNT}' at http://127.0.0.1:{port}/{ACCOUNT}")
 
 
 def test_encrypted_key_without_conn_says_what_to_give(tmp_path: Path) -> None:
-    r = Run(package(8, [upload(tmp_path)], connections=[storage_cm()]), RunRequest())
+    r = PackageRun(package(8, [upload(tmp_path)], connections=[storage_cm()]), RunRequest())
     assert not r.ok
     assert r.error == (
         "the Azure Storage connection manager 'Storage' keeps its AccountKey encrypted with a "
@@ -410,7 +386,7 @@ def test_service_principal_is_refused_clearly(tmp_path: Path) -> None:
     cm = storage_cm("DefaultEndpointsProtocol=https;AccountName=etlstore;"
                     "AuthenticationType=ServicePrincipal;EndpointSuffix=core.windows.net",
                     key=None)
-    r = Run(package(8, [upload(tmp_path)], connections=[cm]), RunRequest())
+    r = PackageRun(package(8, [upload(tmp_path)], connections=[cm]), RunRequest())
     assert not r.ok
     assert r.error.startswith("the Azure Storage connection manager 'Storage' uses "
                               "ServicePrincipal authentication, which ssisrun does not support")

@@ -19,11 +19,10 @@ import pytest
 from builders import Exe, Var, connection_manager, guid, package
 from lxml import etree
 from pg import PostgresServer, postgres_server  # noqa: F401 - the fixture
+from taskrun import PackageRun
 
-from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind
 
 NS = "http://schemas.microsoft.com/sqlserver/2008/DataDebugger/"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -119,31 +118,9 @@ def profile_input(*requests: str, sources: str = "", timeout: int = 0) -> str:
             "<DataProfileOutput><Profiles /></DataProfileOutput></DataProfile>")
 
 
-class Run:
-    def __init__(self, xml: str) -> None:
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(load_package_bytes(xml.encode(), "t.dtsx"), None, bus)
-        self.result: RunResult = self.engine.run()
-
-    def var(self, name: str) -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    @property
-    def ok(self) -> bool:
-        return self.result.result == ExecResult.Success
-
-    @property
-    def error(self) -> str:
-        errors = [e.description for e in self.events if e.kind == EventKind.OnError]
-        assert errors, "the run raised no error"
-        return errors[0]
-
-
 def run(conn: str, *requests: str, out: Path | None = None, overwrite: bool = True,
         sources: str = "", variables: list[Var] | None = None,
-        destination_type: str = "", timeout: int = 0) -> Run:
+        destination_type: str = "", timeout: int = 0) -> PackageRun:
     from xml.sax.saxutils import escape
 
     cms = [connection_manager(8, "Db", "ADO.NET:System.Data.SqlClient.SqlConnection, "
@@ -161,8 +138,8 @@ def run(conn: str, *requests: str, out: Path | None = None, overwrite: bool = Tr
             f"{escape(profile_input(*requests, sources=sources, timeout=timeout))}"
             "</ProfileInput></DataProfilingTaskData>")
     task = Exe("Profile", "Microsoft.DataProfilingTask", object_data=data)
-    return Run(package(8, [task], connections=cms,
-                       variables=variables if variables is not None else [Var("Profile")]))
+    return PackageRun(package(8, [task], connections=cms,
+                              variables=variables if variables is not None else [Var("Profile")]))
 
 
 def profiles(conn: str, *requests: str) -> list[etree._Element]:

@@ -21,12 +21,12 @@ from builders import (
     package_parameter,
     project_params,
 )
+from taskrun import PackageRun
 
 from ssisrun.dtsx import load_package
 from ssisrun.model import ExecResult
 from ssisrun.project import load_project, load_project_package
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 
 EP = "Microsoft.ExecutePackageTask"
 REPO = Path(__file__).resolve().parents[1]
@@ -69,29 +69,23 @@ def file_cm(name: str, path: str) -> str:
     return connection_manager(8, name, "FILE", path)
 
 
-class Run:
+class Run(PackageRun):
+    """A package run from its file, or from the project ``project`` (a .dtproj)."""
+
     def __init__(self, file: Path, request: RunRequest | None = None, *,
                  project: Path | None = None) -> None:
         if project is not None:
-            pkg = load_project_package(load_project(project), file.name)
+            super().__init__(load_project_package(load_project(project), file.name), request)
         else:
-            pkg = load_package(file)
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(pkg, request, bus)
-        self.result = self.engine.run()
+            super().__init__(load_package(file), request)
 
-    def value(self, name: str) -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    def errors(self) -> list[tuple[str, str]]:
-        return [(e.source_path, e.description) for e in self.events if e.kind == EventKind.OnError]
+    def errors_with_paths(self) -> list[tuple[str, str]]:
+        return [(e.source_path, e.description) for e in self.events_of(EventKind.OnError)]
 
     def results(self) -> dict[str, ExecResult]:
         """Every executable's result by path, the child's below the task that ran it."""
-        return {e.source_path: e.data["result"] for e in self.events
-                if e.kind == EventKind.ExecutableFinished}
+        return {e.source_path: e.data["result"]
+                for e in self.events_of(EventKind.ExecutableFinished)}
 
 
 CHILD_PARAMS = [package_parameter("Greeting", 8, "design"), package_parameter("N", 3, "0")]
@@ -120,11 +114,11 @@ def test_child_by_file_gets_bindings_and_sees_the_parents_variables(tmp_path: Pa
         variables=[Var("Hello", value="hi"), Var("ParentOnly", value="from parent"),
                    Var("Shadow", value="parent"), Var("Result"), Var("Seen")]))
     run = Run(parent)
-    assert run.result.result == ExecResult.Success, run.errors()
-    assert run.value("User::Result") == "hi 42 from parent"
-    assert run.value("User::Seen") == "child"  # the child's own variable wins
-    assert run.value("User::Shadow") == "parent"
-    assert run.value("User::ChildOnly") is None  # the parent never sees the child's
+    assert run.result.result == ExecResult.Success, run.errors_with_paths()
+    assert run.var("User::Result") == "hi 42 from parent"
+    assert run.var("User::Seen") == "child"  # the child's own variable wins
+    assert run.var("User::Shadow") == "parent"
+    assert run.var("User::ChildOnly") is None  # the parent never sees the child's
     # the child's executables appear below the task in reports
     assert run.results()["\\Package\\Run child\\Child\\Greet"] == ExecResult.Success
 
@@ -139,8 +133,8 @@ def test_child_by_project_reference(tmp_path: Path) -> None:
         bindings=(("Greeting", "System::PackageName"),))], name="Parent",
         variables=[Var("Result")]))
     run = Run(tmp_path / "Parent.dtsx", project=tmp_path)
-    assert run.result.result == ExecResult.Success, run.errors()
-    assert run.value("User::Result") == "Parent@test"
+    assert run.result.result == ExecResult.Success, run.errors_with_paths()
+    assert run.var("User::Result") == "Parent@test"
 
 
 def test_child_failure_fails_the_task_and_reaches_the_parents_handlers(tmp_path: Path) -> None:
@@ -153,10 +147,10 @@ def test_child_failure_fails_the_task_and_reaches_the_parents_handlers(tmp_path:
     run = Run(tmp_path / "Parent.dtsx")
     assert run.result.result == ExecResult.Failure
     assert run.results()["\\Package\\Run child"] == ExecResult.Failure
-    [(path, message)] = run.errors()
+    [(path, message)] = run.errors_with_paths()
     assert path == "\\Package\\Run child\\Child\\Boom"
     assert "RuntimeError: bad" in message
-    assert run.value("User::Source") == "Boom"  # SSIS: the child's event, by its source
+    assert run.var("User::Source") == "Boom"  # SSIS: the child's event, by its source
     assert run.engine.error_counts[id(run.engine.package)] == 1
 
 
@@ -171,10 +165,10 @@ def test_propagate_false_in_the_child_keeps_its_errors_from_the_parent(tmp_path:
         variables=[Var("Handled")], handlers=[handler]))
     run = Run(tmp_path / "Parent.dtsx")
     assert run.result.result == ExecResult.Failure
-    messages = [m for _, m in run.errors()]
+    messages = [m for _, m in run.errors_with_paths()]
     assert messages[-1] == "the child package Child failed (1 error(s))"
     # the parent's handler saw only the task's own error, not the child's
-    assert run.value("User::Handled") == "yes"
+    assert run.var("User::Handled") == "yes"
     assert run.engine.error_counts[id(run.engine.package)] == 1
 
 
@@ -189,7 +183,7 @@ def test_missing_child_and_recursion_fail_with_clear_errors(tmp_path: Path) -> N
                      file_cm("Self", "Parent.dtsx"),
                      connection_manager(8, "Db", "OLEDB", "Data Source=.;")]))
     run = Run(parent)
-    errors = dict(run.errors())
+    errors = dict(run.errors_with_paths())
     assert errors["\\Package\\Missing"] == (
         "the child package /etl/Nope.dtsx (mapped from C:\\etl\\Nope.dtsx) does not exist "
         "(connection manager 'Missing'); map Windows paths with --path-map")
@@ -206,7 +200,7 @@ def test_recursion_through_a_child_is_caught(tmp_path: Path) -> None:
             connections=[file_cm(other, f"{other}.dtsx")]))
     run = Run(tmp_path / "A.dtsx")
     assert run.result.result == ExecResult.Failure
-    [(path, message)] = run.errors()
+    [(path, message)] = run.errors_with_paths()
     assert path == "\\Package\\Run B\\B\\Run A"
     assert message.startswith("the package A would run itself (A.dtsx -> B.dtsx -> A.dtsx)")
     assert run.results()["\\Package\\Run B"] == ExecResult.Failure
@@ -233,7 +227,7 @@ def test_out_of_process_child_gets_bindings_and_its_exit_code_decides(tmp_path: 
     results = run.results()
     assert results["\\Package\\Run child"] == ExecResult.Success
     assert results["\\Package\\Run bad"] == ExecResult.Failure
-    [(path, message)] = run.errors()
+    [(path, message)] = run.errors_with_paths()
     assert path == "\\Package\\Run bad"
     assert message.startswith("Bad\\Boom: the script failed at ")
     assert message.endswith("RuntimeError: far")

@@ -15,10 +15,10 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 from builders import Exe, Var, package
+from taskrun import PackageRun
 
-from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
+from ssisrun.runtime import EventKind, RunRequest
 from ssisrun.runtime.engine import Engine
 from ssisrun.tasks import execute_process
 from ssisrun.tasks.execute_process import split_arguments
@@ -39,27 +39,6 @@ def sh(script: str, name: str = "Run", **attrs: Any) -> Exe:
     """A task running ``sh -c script`` (the script quoted for CommandLineToArgvW)."""
     assert '"' not in script
     return process_task(name, Executable="sh", Arguments=f'-c "{script}"', **attrs)
-
-
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None,
-                 before: Any = None) -> None:
-        pkg = load_package_bytes(xml.encode(), "test.dtsx")
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(pkg, request, bus)
-        if before is not None:
-            before(self.engine)
-        started = time.monotonic()
-        self.result: RunResult = self.engine.run()
-        self.elapsed = time.monotonic() - started
-
-    def value(self, name: str) -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
 
 
 OUTPUT_VARS = [Var("Out"), Var("Err"), Var("Code", 3, "-1")]
@@ -106,75 +85,75 @@ def assert_gone(pid: int) -> None:
 def test_stdout_stderr_and_exit_code_go_to_variables() -> None:
     task = sh("echo hi; echo err >&2; exit 3", props=EXEC_VALUE,
               FailTaskIfReturnCodeIsNotSuccessValue="False", **CAPTURE)
-    run = Run(package(8, [task], variables=OUTPUT_VARS))
+    run = PackageRun(package(8, [task], variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Out") == "hi\n"
-    assert run.value("User::Err") == "err\n"
-    assert run.value("User::Code") == 3
+    assert run.var("User::Out") == "hi\n"
+    assert run.var("User::Err") == "err\n"
+    assert run.var("User::Code") == 3
     assert run.descriptions(EventKind.OnError) == []
 
 
 def test_a_non_success_exit_code_fails_the_task_naming_code_and_program() -> None:
-    run = Run(package(8, [sh("echo broken input >&2; exit 2", props=EXEC_VALUE)],
-                      variables=OUTPUT_VARS))
+    run = PackageRun(package(8, [sh("echo broken input >&2; exit 2", props=EXEC_VALUE)],
+                             variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Failure
     assert run.result.exit_code == 1
-    assert run.value("User::Code") == 2  # the ExecutionValue is set on failure too
+    assert run.var("User::Code") == 2  # the ExecutionValue is set on failure too
     [error] = run.descriptions(EventKind.OnError)
     assert 'exit code was "2" while the expected was "0"' in error
     assert "/sh" in error and "broken input" in error
 
 
 def test_success_value_is_the_exit_code_that_counts_as_success() -> None:
-    run = Run(package(8, [sh("exit 3", SuccessValue=3, props=EXEC_VALUE)],
-                      variables=OUTPUT_VARS))
+    run = PackageRun(package(8, [sh("exit 3", SuccessValue=3, props=EXEC_VALUE)],
+                             variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Code") == 3
-    run = Run(package(8, [sh("exit 0", SuccessValue=3)]))
+    assert run.var("User::Code") == 3
+    run = PackageRun(package(8, [sh("exit 0", SuccessValue=3)]))
     assert run.result.result == ExecResult.Failure
 
 
 def test_a_program_killed_by_a_signal_exits_with_128_plus_the_signal() -> None:
-    run = Run(package(8, [sh("kill -9 $$", props=EXEC_VALUE)], variables=OUTPUT_VARS))
+    run = PackageRun(package(8, [sh("kill -9 $$", props=EXEC_VALUE)], variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Failure
-    assert run.value("User::Code") == 137
+    assert run.var("User::Code") == 137
     assert "killed by SIGKILL" in run.descriptions(EventKind.OnError)[0]
 
 
 def test_stdin_comes_from_a_variable_and_output_is_utf8() -> None:
     text = "line 1\nünïcödé ✓\n"
     task = process_task(Executable="cat", StandardInputVariable="User::In", **CAPTURE)
-    run = Run(package(8, [task], variables=[Var("In", value=text), *OUTPUT_VARS]))
+    run = PackageRun(package(8, [task], variables=[Var("In", value=text), *OUTPUT_VARS]))
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Out") == text
+    assert run.var("User::Out") == text
 
 
 def test_large_input_and_output_do_not_deadlock() -> None:
     text = "0123456789abcdef" * 40_000 + "\n"  # 640 kB, many times a pipe's buffer
     task = process_task(Executable="cat", StandardInputVariable="User::In", **CAPTURE)
-    run = Run(package(8, [task], variables=[Var("In", value=text), *OUTPUT_VARS]))
-    assert run.value("User::Out") == text
+    run = PackageRun(package(8, [task], variables=[Var("In", value=text), *OUTPUT_VARS]))
+    assert run.var("User::Out") == text
 
 
 def test_without_an_input_variable_stdin_is_empty() -> None:
-    run = Run(package(8, [process_task(Executable="cat", **CAPTURE)], variables=OUTPUT_VARS))
+    run = PackageRun(package(8, [process_task(Executable="cat", **CAPTURE)], variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Out") == ""
+    assert run.var("User::Out") == ""
 
 
 def test_bad_utf8_output_is_replaced_not_fatal() -> None:
-    run = Run(package(8, [sh("printf 'a\\377b'", **CAPTURE)], variables=OUTPUT_VARS))
+    run = PackageRun(package(8, [sh("printf 'a\\377b'", **CAPTURE)], variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Out") == "a\ufffdb"
+    assert run.var("User::Out") == "a\ufffdb"
 
 
 def test_writing_output_to_a_missing_or_read_only_variable_fails_before_or_after() -> None:
-    run = Run(package(8, [sh("echo x", StandardOutputVariable="User::Nope")]))
+    run = PackageRun(package(8, [sh("echo x", StandardOutputVariable="User::Nope")]))
     assert run.result.result == ExecResult.Failure
     assert "StandardOutputVariable: the variable User::Nope does not exist" in \
         run.descriptions(EventKind.OnError)[0]
     ro = Var("RO", props={"ReadOnly": True})
-    run = Run(package(8, [sh("echo x", StandardOutputVariable="User::RO")], variables=[ro]))
+    run = PackageRun(package(8, [sh("echo x", StandardOutputVariable="User::RO")], variables=[ro]))
     assert run.result.result == ExecResult.Failure
     assert "read-only" in run.descriptions(EventKind.OnError)[0]
 
@@ -186,14 +165,14 @@ def test_working_directory_is_mapped_from_windows(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     task = process_task(Executable="pwd", WorkingDirectory="C:\\etl\\in", **CAPTURE)
     request = RunRequest(path_map=[("C:\\etl\\", str(tmp_path) + "/")])
-    run = Run(package(8, [task], variables=OUTPUT_VARS), request)
+    run = PackageRun(package(8, [task], variables=OUTPUT_VARS), request)
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Out").strip() == str(tmp_path / "in")
+    assert run.var("User::Out").strip() == str(tmp_path / "in")
 
 
 def test_a_missing_working_directory_is_an_error_naming_it() -> None:
     task = process_task(Executable="pwd", WorkingDirectory="D:\\no\\such\\dir")
-    run = Run(package(8, [task]))
+    run = PackageRun(package(8, [task]))
     assert run.result.result == ExecResult.Failure
     [error] = run.descriptions(EventKind.OnError)
     assert "the working directory /no/such/dir (mapped from D:\\no\\such\\dir) does not " \
@@ -206,8 +185,8 @@ def test_a_relative_executable_is_found_in_the_working_directory(tmp_path: Path)
     script.chmod(0o755)
     task = process_task(Executable="./tool.sh", Arguments="a b", WorkingDirectory=tmp_path,
                         **CAPTURE)
-    run = Run(package(8, [task], variables=OUTPUT_VARS))
-    assert run.value("User::Out") == "tool a b\n"
+    run = PackageRun(package(8, [task], variables=OUTPUT_VARS))
+    assert run.var("User::Out") == "tool a b\n"
 
 
 def test_property_expressions_replace_the_attributes(tmp_path: Path) -> None:
@@ -215,16 +194,16 @@ def test_property_expressions_replace_the_attributes(tmp_path: Path) -> None:
                         expressions={"Executable": '"echo"',
                                      "Arguments": '"n=" + (DT_WSTR, 10) @[User::N]',
                                      "SuccessValue": "0"})
-    run = Run(package(8, [task], variables=[Var("N", 3, "42"), *OUTPUT_VARS]))
+    run = PackageRun(package(8, [task], variables=[Var("N", 3, "42"), *OUTPUT_VARS]))
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Out") == "n=42\n"
+    assert run.var("User::Out") == "n=42\n"
 
 
 def test_arguments_reach_the_program_split_as_windows_does() -> None:
     task = process_task(Executable="printf", Arguments='"[%s]" "a b" c\\"d "" e\\\\f',
                         **CAPTURE)
-    run = Run(package(8, [task], variables=OUTPUT_VARS))
-    assert run.value("User::Out") == '[a b][c"d][][e\\\\f]'
+    run = PackageRun(package(8, [task], variables=OUTPUT_VARS))
+    assert run.var("User::Out") == '[a b][c"d][][e\\\\f]'
 
 
 def test_window_style_is_ignored_and_version_2_packages_run() -> None:
@@ -234,9 +213,9 @@ def test_window_style_is_ignored_and_version_2_packages_run() -> None:
     task = process_task(Executable="echo", Arguments="old", WindowStyle="Maximized",
                         RequireFullFileName="True", TimeOut="0", **CAPTURE)
     task.kind = v2_type
-    run = Run(package(2, [task], variables=OUTPUT_VARS))
+    run = PackageRun(package(2, [task], variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Success
-    assert run.value("User::Out") == "old\n"
+    assert run.var("User::Out") == "old\n"
 
 
 @pytest.mark.parametrize(("executable", "expected"), [
@@ -248,7 +227,7 @@ def test_window_style_is_ignored_and_version_2_packages_run() -> None:
 ])
 def test_a_missing_executable_is_an_error_naming_the_file(executable: str,
                                                           expected: str) -> None:
-    run = Run(package(8, [process_task(Executable=executable)]))
+    run = PackageRun(package(8, [process_task(Executable=executable)]))
     assert run.result.result == ExecResult.Failure
     [error] = run.descriptions(EventKind.OnError)
     assert expected in error
@@ -257,14 +236,14 @@ def test_a_missing_executable_is_an_error_naming_the_file(executable: str,
 
 def test_a_file_that_is_not_executable_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "data.txt").write_text("x")
-    run = Run(package(8, [process_task(Executable=tmp_path / "data.txt")]))
+    run = PackageRun(package(8, [process_task(Executable=tmp_path / "data.txt")]))
     assert "is not marked executable" in run.descriptions(EventKind.OnError)[0]
 
 
 @pytest.mark.parametrize("attrs", [{"TimeOut": "soon"}, {"TimeOut": "-1"},
                                    {"FailTaskIfReturnCodeIsNotSuccessValue": "maybe"}])
 def test_bad_settings_are_errors(attrs: dict[str, Any]) -> None:
-    run = Run(package(8, [process_task(Executable="true", **attrs)]))
+    run = PackageRun(package(8, [process_task(Executable="true", **attrs)]))
     assert run.result.result == ExecResult.Failure
     assert list(attrs)[0] in run.descriptions(EventKind.OnError)[0]
 
@@ -306,12 +285,12 @@ def test_split_arguments_follows_commandlinetoargvw(text: str, argv: list[str]) 
 def test_timeout_stops_the_whole_process_group(tmp_path: Path) -> None:
     pidfile, childfile = tmp_path / "pid", tmp_path / "child"
     script = f"sleep 30 & echo $! > {childfile}; echo $$ > {pidfile}; wait"
-    run = Run(package(8, [sh(script, TimeOut=1, props=EXEC_VALUE)], variables=OUTPUT_VARS))
+    run = PackageRun(package(8, [sh(script, TimeOut=1, props=EXEC_VALUE)], variables=OUTPUT_VARS))
     assert run.result.result == ExecResult.Failure
     assert run.elapsed < 5
     [error] = run.descriptions(EventKind.OnError)
     assert "did not finish within 1 seconds (TimeOut) and was stopped" in error
-    assert run.value("User::Code") == -1  # no exit code: the ExecutionValue is not set
+    assert run.var("User::Code") == -1  # no exit code: the ExecutionValue is not set
     assert_gone(wait_for_pid(pidfile))
     assert_gone(wait_for_pid(childfile))
 
@@ -320,7 +299,7 @@ def test_without_terminate_after_timeout_the_task_fails_and_the_program_goes_on(
         tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     task = sh(f"echo $$ > {pidfile}; exec sleep 30", TimeOut=1, TerminateAfterTimeout="False")
-    run = Run(package(8, [task]))
+    run = PackageRun(package(8, [task]))
     assert run.result.result == ExecResult.Failure
     assert "it is left running" in run.descriptions(EventKind.OnError)[0]
     pid = wait_for_pid(pidfile)
@@ -331,7 +310,7 @@ def test_without_terminate_after_timeout_the_task_fails_and_the_program_goes_on(
 
 def test_processes_left_in_the_group_after_exit_are_stopped(tmp_path: Path) -> None:
     childfile = tmp_path / "child"
-    run = Run(package(8, [sh(f"sleep 30 & echo $! > {childfile}")]))
+    run = PackageRun(package(8, [sh(f"sleep 30 & echo $! > {childfile}")]))
     assert run.result.result == ExecResult.Success
     assert run.elapsed < 5
     assert "left processes running in its process group; they were stopped" in \
@@ -349,7 +328,7 @@ def test_cancelling_the_run_stops_the_program(tmp_path: Path) -> None:
         threading.Thread(target=watch, daemon=True).start()
 
     task = sh(f"echo $$ > {pidfile}; exec sleep 30")
-    run = Run(package(8, [task]), before=cancel_when_started)
+    run = PackageRun(package(8, [task]), before=cancel_when_started)
     assert run.result.result == ExecResult.Canceled
     assert run.result.exit_code == 3
     assert run.elapsed < 5

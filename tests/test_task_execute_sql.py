@@ -65,10 +65,10 @@ def test_single_row_binds_by_name_and_ordinal_into_typed_variables(db: Path) -> 
               variables=[Var("Count", 3, "0"), Var("Top", 5, "0"), Var("First", 7,
                          "2000-01-01"), Var("CountText", 8, "")])
     assert run.ok, run.errors
-    assert run.value("User::Count") == 3
-    assert run.value("User::Top") == 20.25
-    assert str(run.value("User::First")) == "2022-12-31 23:59:59"
-    assert run.value("User::CountText") == "3"
+    assert run.var("User::Count") == 3
+    assert run.var("User::Top") == 20.25
+    assert str(run.var("User::First")) == "2022-12-31 23:59:59"
+    assert run.var("User::CountText") == "3"
 
 
 def test_single_row_without_rows_fails(db: Path) -> None:
@@ -95,7 +95,7 @@ def test_rowset_feeds_the_foreach_ado_loop(db: Path, tmp_path: Path) -> None:
               constraints=[Constraint("Make", "All"), Constraint("All", "Each", name="C2")],
               variables=[Var("Customers", 13, ""), Var("Id", 3, "0"), Var("Name")])
     assert run.ok, run.errors
-    recordset = run.value("User::Customers")
+    recordset = run.var("User::Customers")
     assert isinstance(recordset, Recordset)
     assert recordset.columns == ["id", "name"]
     assert rows(db, "SELECT * FROM seen") == [(1, "Ann"), (3, "Cy")]
@@ -108,8 +108,8 @@ def test_xml_result_is_a_string(db: Path) -> None:
                         result_type="XML", results=[("0", "User::One")])],
               connections=[cm(db)], variables=[Var("Xml"), Var("One")])
     assert run.ok, run.errors
-    assert run.value("User::Xml") == '<row id="1" name="Ann"/><row id="2" name="Bob"/>'
-    assert run.value("User::One") == "<a>Ann</a><a>Bob</a><a>Cy</a>"
+    assert run.var("User::Xml") == '<row id="1" name="Ann"/><row id="2" name="Bob"/>'
+    assert run.var("User::One") == "<a>Ann</a><a>Bob</a><a>Cy</a>"
 
 
 def test_positional_parameters_bind_by_ordinal(db: Path) -> None:
@@ -120,7 +120,7 @@ def test_positional_parameters_bind_by_ordinal(db: Path) -> None:
               connections=[cm(db)],
               variables=[Var("City", 8, "Oslo"), Var("Min", 5, "5"), Var("Name")])
     assert run.ok, run.errors
-    assert run.value("User::Name") == "Ann"
+    assert run.var("User::Name") == "Ann"
 
 
 def test_named_parameters_of_ado_net(db: Path) -> None:
@@ -132,7 +132,7 @@ def test_named_parameters_of_ado_net(db: Path) -> None:
                                     creation="ADO.NET:System.Data.SQLite")],
               variables=[Var("City", 8, "Rome"), Var("Id", 3, "3"), Var("N", 3, "0")])
     assert run.ok, run.errors
-    assert run.value("User::N") == 2
+    assert run.var("User::N") == 2
 
 
 def test_output_and_return_value_take_the_returned_row(db: Path) -> None:
@@ -140,8 +140,8 @@ def test_output_and_return_value_take_the_returned_row(db: Path) -> None:
                         params=[("0", "User::Out", "Output"), ("1", "User::Text", "Output")])],
               connections=[cm(db)], variables=[Var("Out", 3, "21"), Var("Text", 8, "hi")])
     assert run.ok, run.errors
-    assert run.value("User::Out") == 42
-    assert run.value("User::Text") == "hi!"
+    assert run.var("User::Out") == 42
+    assert run.var("User::Text") == "hi!"
     failing = Run([sql_task("Calc", "UPDATE customer SET balance = ? WHERE id = 1",
                             params=[("0", "User::Out", "Output")])],
                   connections=[cm(db)], variables=[Var("Out", 3, "1")])
@@ -241,7 +241,7 @@ def test_translation_from_t_sql(db: Path) -> None:
               connections=[cm(db)], variables=[Var("City", 8, "Oslo"), Var("Name")],
               request=RunRequest(sql_dialects={"Db": "sqlite"}))
     assert run.ok, run.errors
-    assert run.value("User::Name") == "Cy"
+    assert run.var("User::Name") == "Cy"
 
 
 def test_go_lines_and_markers_are_found_outside_strings_and_comments() -> None:
@@ -318,10 +318,10 @@ def test_postgres_parameters_results_and_procedures(pg: tuple[PostgresServer, st
               variables=[Var("Id", 3, "2"), Var("Name"), Var("Pct"), Var("Total", 3, "0"),
                          Var("Twice", 3, "0"), Var("Rows", 13, "")])
     assert run.ok, run.errors
-    assert (run.value("User::Name"), run.value("User::Pct")) == ("Bob", "20%")
-    assert run.value("User::Total") == 102
-    assert run.value("User::Twice") == 4
-    assert run.value("User::Rows").rows == [(1, "Ann", "10%"), (2, "Bob", "20%")]
+    assert (run.var("User::Name"), run.var("User::Pct")) == ("Bob", "20%")
+    assert run.var("User::Total") == 102
+    assert run.var("User::Twice") == 4
+    assert run.var("User::Rows").rows == [(1, "Ann", "10%"), (2, "Bob", "20%")]
 
 
 def test_postgres_stored_procedure_by_name(pg: tuple[PostgresServer, str]) -> None:
@@ -333,4 +333,4 @@ def test_postgres_stored_procedure_by_name(pg: tuple[PostgresServer, str]) -> No
                                     creation="ADO.NET:Npgsql")],
               variables=[Var("Id", 3, "5"), Var("Total", 3, "0")])
     assert run.ok, run.errors
-    assert run.value("User::Total") == 105
+    assert run.var("User::Total") == 105

@@ -13,32 +13,12 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 from builders import VERSIONS, Exe, Var, connection_manager, guid, package
+from taskrun import PackageRun
 
-from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None) -> None:
-        pkg = load_package_bytes(xml.encode(), "test.dtsx")
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(pkg, request, bus)
-        self.result: RunResult = self.engine.run()
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
-
-    @property
-    def error(self) -> str:
-        errors = self.descriptions(EventKind.OnError)
-        assert errors, "the run raised no error"
-        return errors[0]
 
 
 def fs_task(operation: str, name: str = "FS", *, expressions: dict[str, str] | None = None,
@@ -55,7 +35,7 @@ def file_cm(name: str, path: str | Path, usage: int = 0, version: int = 8) -> st
 
 def run(operation: str, *, src: str | Path | None = None, dst: str | Path | None = None,
         dst_usage: int = 0, overwrite: bool | None = None, version: int = 8,
-        request: RunRequest | None = None, **attrs: Any) -> Run:
+        request: RunRequest | None = None, **attrs: Any) -> PackageRun:
     """One File System task with its source and destination as FILE connection managers."""
     cms = []
     if src is not None:
@@ -66,10 +46,10 @@ def run(operation: str, *, src: str | Path | None = None, dst: str | Path | None
         attrs["TaskDestinationPath"] = "Dst"
     if overwrite is not None:
         attrs["TaskOverwriteDestFile"] = overwrite
-    return Run(package(version, [fs_task(operation, **attrs)], connections=cms), request)
+    return PackageRun(package(version, [fs_task(operation, **attrs)], connections=cms), request)
 
 
-def ok(r: Run) -> None:
+def ok(r: PackageRun) -> None:
     assert r.result.result == ExecResult.Success, r.descriptions(EventKind.OnError)
 
 
@@ -161,21 +141,21 @@ def test_source_and_destination_from_variables_and_parameters(tmp_path: Path) ->
     task = fs_task("MoveFile", TaskSourcePath="User::File", TaskIsSourceVariable=True,
                    TaskDestinationPath="User::Archive", TaskIsDestinationVariable=True,
                    TaskOverwriteDestFile=True)
-    ok(Run(package(8, [task], variables=[Var("File", value=str(src)),
-                                         Var("Archive", value=str(tmp_path / "arc"))])))
+    ok(PackageRun(package(8, [task], variables=[Var("File", value=str(src)),
+                                                Var("Archive", value=str(tmp_path / "arc"))])))
     assert (tmp_path / "arc" / "f.txt").exists()
 
 
 def test_variable_errors(tmp_path: Path) -> None:
     task = fs_task("DeleteFile", TaskSourcePath="User::Nope", TaskIsSourceVariable=True)
-    r = Run(package(8, [task]))
+    r = PackageRun(package(8, [task]))
     assert r.result.result == ExecResult.Failure and 'Variable "User::Nope" does not exist' \
         in r.error
     task = fs_task("DeleteFile", TaskSourcePath="User::N", TaskIsSourceVariable=True)
-    r = Run(package(8, [task], variables=[Var("N", 3, "5")]))
+    r = PackageRun(package(8, [task], variables=[Var("N", 3, "5")]))
     assert "is not a string" in r.error
     task = fs_task("DeleteFile", TaskSourcePath="User::E", TaskIsSourceVariable=True)
-    r = Run(package(8, [task], variables=[Var("E")]))
+    r = PackageRun(package(8, [task], variables=[Var("E")]))
     assert "is empty" in r.error
 
 
@@ -187,8 +167,8 @@ def test_property_expressions_replace_the_settings(tmp_path: Path) -> None:
                                 "IsSourcePathVariable": "false",
                                 "Destination": '"User::Target"',
                                 "IsDestinationPathVariable": "true"})
-    ok(Run(package(8, [task], variables=[Var("Dir", value=str(tmp_path)),
-                                         Var("Target", value=str(tmp_path / "b.txt"))])))
+    ok(PackageRun(package(8, [task], variables=[Var("Dir", value=str(tmp_path)),
+                                                Var("Target", value=str(tmp_path / "b.txt"))])))
     assert (tmp_path / "a.txt").exists() and (tmp_path / "b.txt").read_text() == "x"
 
 
@@ -200,16 +180,16 @@ def test_conn_overrides_a_file_connection(tmp_path: Path) -> None:
 
 
 def test_settings_errors(tmp_path: Path) -> None:
-    r = Run(package(8, [fs_task("CopyFile", TaskSourcePath="Src")],
-                    connections=[file_cm("Src", tmp_path)]))
+    r = PackageRun(package(8, [fs_task("CopyFile", TaskSourcePath="Src")],
+                           connections=[file_cm("Src", tmp_path)]))
     assert 'Destination property of operation "CopyFile" not set' in r.error
-    r = Run(package(8, [fs_task("Explode", TaskSourcePath="Src")],
-                    connections=[file_cm("Src", tmp_path)]))
+    r = PackageRun(package(8, [fs_task("Explode", TaskSourcePath="Src")],
+                           connections=[file_cm("Src", tmp_path)]))
     assert "'Explode' is not a File System operation" in r.error
-    r = Run(package(8, [fs_task("DeleteFile", TaskSourcePath="Nope")]))
+    r = PackageRun(package(8, [fs_task("DeleteFile", TaskSourcePath="Nope")]))
     assert "Nope" in r.error and "does not exist" in r.error
-    r = Run(package(8, [fs_task("DeleteFile", TaskSourcePath="Db")],
-                    connections=[connection_manager(8, "Db", "OLEDB", "Data Source=x")]))
+    r = PackageRun(package(8, [fs_task("DeleteFile", TaskSourcePath="Db")],
+                           connections=[connection_manager(8, "Db", "OLEDB", "Data Source=x")]))
     assert "of type OLEDB, not FILE" in r.error
 
 
@@ -225,7 +205,7 @@ def test_create_directory_and_use_directory_if_exists(tmp_path: Path) -> None:
     assert r.result.result == ExecResult.Failure and "Can not create directory" in r.error
     task = fs_task("CreateDirectory", TaskSourcePath="Src", TaskOverwriteDestFile=False,
                    expressions={"UseDirectoryIfExists": "true"})
-    ok(Run(package(8, [task], connections=[file_cm("Src", target, 3)])))
+    ok(PackageRun(package(8, [task], connections=[file_cm("Src", target, 3)])))
 
 
 def _tree(root: Path) -> None:

@@ -15,11 +15,11 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 from builders import VERSIONS, Exe, Var, connection_manager, el, guid, package
+from taskrun import PackageRun
 
 from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 
 pytest.importorskip("pyftpdlib")
 from pyftpdlib.authorizers import DummyAuthorizer  # noqa: E402
@@ -58,24 +58,6 @@ def ftp(tmp_path: Path) -> Iterator[FtpServer]:
     server.stop()
 
 
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None) -> None:
-        pkg = load_package_bytes(xml.encode(), "test.dtsx")
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.result: RunResult = Engine(pkg, request, bus).run()
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
-
-    @property
-    def error(self) -> str:
-        errors = self.descriptions(EventKind.OnError)
-        assert errors, "the run raised no error"
-        return errors[0]
-
-
 def ftp_task(operation: str, name: str = "FTP", **attrs: Any) -> Exe:
     values = {"ConnectionName": guid("cm", "FTP"), "TaskOperationType": operation, **attrs}
     body = " ".join(f"{k}={quoteattr(str(v))}" for k, v in values.items())
@@ -99,12 +81,12 @@ def conn(server: FtpServer, **extra: str) -> RunRequest:
 
 
 def run(server: FtpServer, task: Exe, *, version: int = 8, variables: list[Var] = (),
-        connections: list[str] = (), request: RunRequest | None = None) -> Run:
-    return Run(package(version, [task], connections=[ftp_cm(version), *connections],
-                       variables=list(variables)), request or conn(server))
+        connections: list[str] = (), request: RunRequest | None = None) -> PackageRun:
+    return PackageRun(package(version, [task], connections=[ftp_cm(version), *connections],
+                              variables=list(variables)), request or conn(server))
 
 
-def ok(r: Run) -> None:
+def ok(r: PackageRun) -> None:
     assert r.result.result == ExecResult.Success, r.descriptions(EventKind.OnError)
 
 
@@ -252,8 +234,8 @@ def test_keyword_conn_and_a_connection_manager_property_expression(ftp: FtpServe
                       expressions={"ServerPassword": "@[User::Pw]"},
                       inner_children='<DTS:FtpConnection DTS:UsePassiveMode="True"/>')],
                   variables=[Var("Pw", value=PASSWORD)])
-    ok(Run(xml, RunRequest(connections={"FTP": f"ServerName=127.0.0.1;ServerPort={ftp.port};"
-                                               f"ServerUserName={USER}"})))
+    ok(PackageRun(xml, RunRequest(connections={"FTP": f"ServerName=127.0.0.1;ServerPort={ftp.port};"
+                                                      f"ServerUserName={USER}"})))
     assert not (ftp.home / "gone.txt").exists()
 
 
@@ -291,11 +273,11 @@ def test_the_package_own_server_settings_and_clear_password_are_used(
     assert read.properties["ServerPort"] == str(ftp.port)
     assert PASSWORD not in repr(read) and PASSWORD not in str(read.properties)
     task = ftp_task("Receive", TaskLocalPath="Local", TaskRemotePath="/readme.txt")
-    ok(Run(package(version, [task], connections=[cm, local_dir(version, tmp_path)])))
+    ok(PackageRun(package(version, [task], connections=[cm, local_dir(version, tmp_path)])))
     assert (tmp_path / "readme.txt").read_text() == "hello"
     # a wrong password in the package fails the login, and no message shows it
     wrong = own_settings_cm(version, ftp, "not-the-password")
-    r = Run(package(version, [task], connections=[wrong, local_dir(version, tmp_path)]))
+    r = PackageRun(package(version, [task], connections=[wrong, local_dir(version, tmp_path)]))
     assert r.result.result == ExecResult.Failure
     assert "not-the-password" not in " ".join(r.descriptions(EventKind.OnError))
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,11 @@ from builders import Exe, Var, connection_manager, guid, package, prop_expr
 from click.testing import CliRunner
 from corpus_util import CORPUS_DIR
 from hadoop_server import HadoopServer, wait_for
+from taskrun import PackageRun
 
 from ssisrun.cli import cli
-from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 
 CM = guid("cm", "Hadoop")
 CHAPTER2 = ("EditionsENI+SQL-Server-Integration-Services/Chapitre 2/Chapitre 2/Chapitre2")
@@ -37,32 +35,7 @@ def hadoop(tmp_path: Path) -> Iterator[HadoopServer]:
     server.stop()
 
 
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None,
-                 cancel: threading.Event | None = None) -> None:
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        started = time.monotonic()
-        self.result: RunResult = Engine(load_package_bytes(xml.encode(), "t.dtsx"), request,
-                                        bus, cancel_event=cancel).run()
-        self.seconds = time.monotonic() - started
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
-
-    @property
-    def info(self) -> str:
-        return "\n".join(self.descriptions(EventKind.OnInformation))
-
-    @property
-    def error(self) -> str:
-        errors = self.descriptions(EventKind.OnError)
-        assert errors, "the run raised no error"
-        return errors[0]
-
-
-def ok(r: Run) -> None:
+def ok(r: PackageRun) -> None:
     assert r.result.result == ExecResult.Success, r.descriptions(EventKind.OnError)
 
 
@@ -97,11 +70,11 @@ def fs_task(operation: str, **attrs: Any) -> Exe:
 
 def run(server: HadoopServer, *tasks: Exe, connections: Sequence[str] = (),
         variables: Sequence[Var] = (), cancel: threading.Event | None = None,
-        **conn: str) -> Run:
+        **conn: str) -> PackageRun:
     xml = package(8, list(tasks), connections=[hadoop_cm(), *connections],
                   variables=list(variables))
-    return Run(xml, RunRequest(connections={"Hadoop": server.connection_string(**conn)}),
-               cancel)
+    return PackageRun(xml, RunRequest(connections={"Hadoop": server.connection_string(**conn)}),
+                             cancel=cancel)
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -127,7 +100,7 @@ def test_copy_to_hdfs_streams_the_file_through_the_datanode_redirect(
         [(False, 0), (True, len(data))]
     assert creates[0].query["user.name"] == "etl"
     assert creates[0].query["overwrite"] == "false"
-    assert f"1 file(s), {len(data)} bytes" in r.info
+    assert f"1 file(s), {len(data)} bytes" in r.text(EventKind.OnInformation)
 
 
 def test_copy_to_hdfs_into_an_existing_folder_keeps_the_file_name(
@@ -337,7 +310,7 @@ def test_property_expressions_on_the_connection_manager(
                   connections=[hadoop_cm(string, expressions=expressions), local_cm(source)],
                   variables=[Var("Owner", 8, "hive")])
     hadoop.protected["/warehouse"] = "hive"
-    ok(Run(xml))
+    ok(PackageRun(xml))
     assert (hadoop.root / "warehouse/a.txt").read_bytes() == b"alpha"
     assert {q.query["user.name"] for q in hadoop.requests} == {"hive"}
 
@@ -395,9 +368,9 @@ def test_hive_job_is_submitted_polled_and_its_stdout_reported(hadoop: HadoopServ
     calls = hadoop.templeton()
     assert calls[0] == ("POST", "hive")
     assert set(calls[1:]) == {("GET", f"jobs/{job.id}")}
-    assert f"Hive job {job.id} stdout:\nid\tname\n1\tAda\n42" in r.info
-    assert "stderr (end):\n2 rows fetched" in r.info
-    assert f"Hive job {job.id} succeeded (exit code 0)" in r.info
+    assert f"Hive job {job.id} stdout:\nid\tname\n1\tAda\n42" in r.text(EventKind.OnInformation)
+    assert "stderr (end):\n2 rows fetched" in r.text(EventKind.OnInformation)
+    assert f"Hive job {job.id} succeeded (exit code 0)" in r.text(EventKind.OnInformation)
     assert not (hadoop.root / job.statusdir.lstrip("/")).exists()  # cleaned up
 
 
@@ -410,7 +383,7 @@ def test_pig_script_file_on_hdfs(hadoop: HadoopServer) -> None:
     ok(r)
     (job,) = hadoop.jobs.values()
     assert job.language == "pig"
-    assert "stdout:\npeppa\ngeorge" in r.info
+    assert "stdout:\npeppa\ngeorge" in r.text(EventKind.OnInformation)
     assert hadoop.templeton()[0] == ("POST", "pig")
 
 
@@ -421,7 +394,7 @@ def test_a_failed_job_fails_the_task_with_its_stderr(hadoop: HadoopServer) -> No
     assert f"the Hive job {job.id} failed (state SUCCEEDED, exit code 3)" in r.error
     assert r.error.endswith("the end of its stderr:\nloading t1\nFAILED: script exited with 3")
     assert f"its output stays in {job.statusdir}" in r.error
-    assert "stdout:\npartial" in r.info
+    assert "stdout:\npartial" in r.text(EventKind.OnInformation)
     r = run(hadoop, hive("SELEKT 1;"))
     assert "ParseException line 1:0 cannot recognize input near 'SELEKT'" in r.error
 
@@ -434,7 +407,7 @@ def test_the_timeout_kills_the_job(hadoop: HadoopServer) -> None:
            "killed" in r.error
     assert ("DELETE", f"jobs/{job.id}") in hadoop.templeton()
     assert job.killed.is_set() and job.state == "KILLED"
-    assert r.seconds < 5
+    assert r.elapsed < 5
 
 
 def test_cancelling_the_run_kills_the_job(hadoop: HadoopServer) -> None:
@@ -449,7 +422,7 @@ def test_cancelling_the_run_kills_the_job(hadoop: HadoopServer) -> None:
     assert r.result.result == ExecResult.Canceled
     (job,) = hadoop.jobs.values()
     assert ("DELETE", f"jobs/{job.id}") in hadoop.templeton()
-    assert job.state == "KILLED" and r.seconds < 5
+    assert job.state == "KILLED" and r.elapsed < 5
 
 
 def test_timeout_zero_submits_and_does_not_wait(hadoop: HadoopServer) -> None:
@@ -457,7 +430,7 @@ def test_timeout_zero_submits_and_does_not_wait(hadoop: HadoopServer) -> None:
     ok(r)
     (job,) = hadoop.jobs.values()
     assert job.polls == 0 and hadoop.templeton() == [("POST", "hive")]
-    assert "runs on without waiting" in r.info
+    assert "runs on without waiting" in r.text(EventKind.OnInformation)
     assert wait_for(lambda: job.completed == "done")
 
 

@@ -11,12 +11,12 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from builders import Constraint, Exe, Var, connection_manager, package
+from taskrun import PackageRun
 
 from ssisrun.cli import cli
-from ssisrun.dtsx import load_package, load_package_bytes
+from ssisrun.dtsx import load_package
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 from ssisrun.scripting import mono_available
 from ssisrun.validate import validate_package
 
@@ -42,23 +42,6 @@ def csharp_task(name: str, *, language: str = "CSharp", read_only: str = "",
         "</ProjectItem></ScriptProject>"))
 
 
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None,
-                 source: str = "test.dtsx") -> None:
-        pkg = load_package_bytes(xml.encode(), source)
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(pkg, request, bus)
-        self.result = self.engine.run()
-
-    def value(self, name: str) -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
-
-
 def test_python_script_reads_and_writes_listed_variables() -> None:
     code = ("def main(Dts):\n"
             "    n = Dts.Variables['User::N'].Value\n"
@@ -68,10 +51,10 @@ def test_python_script_reads_and_writes_listed_variables() -> None:
     xml = package(8, [python_task("Script", code, read_only="User::N,System::PackageName",
                                   read_write="User::Out,User::Count")],
                   variables=[Var("N", 3, "21"), Var("Out"), Var("Count", 3, "0")])
-    run = Run(xml)
+    run = PackageRun(xml)
     assert run.result.result == ExecResult.Success, run.descriptions(EventKind.OnError)
-    assert run.value("User::Out") == "Pkg:42"
-    assert run.value("User::Count") == 22
+    assert run.var("User::Out") == "Pkg:42"
+    assert run.var("User::Count") == 22
 
 
 def test_read_only_and_unlisted_variables_fail_the_task_with_the_scripts_line() -> None:
@@ -82,10 +65,10 @@ def test_read_only_and_unlisted_variables_fail_the_task_with_the_scripts_line() 
                   variables=[Var("N", 3, "1"), Var("Secret")],
                   constraints=[Constraint("RO", "Unlisted", value=2)],
                   props={"MaxErrorCount": 0})
-    run = Run(xml)
+    run = PackageRun(xml)
     errors = run.descriptions(EventKind.OnError)
     assert [r.result for r in run.result.runs if r.name != "Pkg"] == [ExecResult.Failure] * 2
-    assert run.value("User::N") == 1
+    assert run.var("User::N") == 1
     assert "ReadOnlyVariables" in errors[0] and "ScriptMain.py:2" in errors[0]
     assert "User::Secret is not in the Script task's ReadOnlyVariables or " \
         "ReadWriteVariables" in errors[1]
@@ -106,10 +89,10 @@ def test_events_task_result_and_execution_value() -> None:
                   constraints=[Constraint("Talk", "Fail", "C1"),
                                Constraint("Fail", "FireError", "C2", value=1)],
                   props={"MaxErrorCount": 0})
-    run = Run(xml)
+    run = PackageRun(xml)
     assert "hello" in run.descriptions(EventKind.OnInformation)
     assert run.descriptions(EventKind.OnWarning) == ["Sub: careful"]
-    assert run.value("User::EV") == 7
+    assert run.var("User::EV") == 7
     results = {r.name: r.result for r in run.result.runs}
     assert results["Talk"] == ExecResult.Success
     assert results["Fail"] == ExecResult.Failure
@@ -125,7 +108,7 @@ def test_script_exceptions_fail_the_task_but_not_the_run() -> None:
     xml = package(8, [python_task("Boom", code), python_task("After", "def main(Dts): pass")],
                   constraints=[Constraint("Boom", "After", value=1)],
                   props={"MaxErrorCount": 0})
-    run = Run(xml)
+    run = PackageRun(xml)
     [error] = run.descriptions(EventKind.OnError)
     assert "ScriptMain.py:2: ValueError: no such customer" in error
     assert {r.name: r.result for r in run.result.runs}["After"] == ExecResult.Success
@@ -140,11 +123,11 @@ def test_connections_give_connection_strings_and_mapped_files() -> None:
                   variables=[Var("A"), Var("B")],
                   connections=[connection_manager(8, "Db", "OLEDB", "Data Source=x;"),
                                connection_manager(8, "In", "FILE", "C:\\data\\in.csv")])
-    run = Run(xml, RunRequest(connections={"Db": "sqlite:///t.db"},
-                              path_map=[("C:\\data\\", "/srv/in/")]))
+    run = PackageRun(xml, RunRequest(connections={"Db": "sqlite:///t.db"},
+                                     path_map=[("C:\\data\\", "/srv/in/")]))
     assert run.result.result == ExecResult.Success, run.descriptions(EventKind.OnError)
-    assert run.value("User::A") == "sqlite:///t.db"
-    assert run.value("User::B") == "/srv/in/in.csv"
+    assert run.var("User::A") == "sqlite:///t.db"
+    assert run.var("User::B") == "/srv/in/in.csv"
 
 
 def test_csharp_task_without_replacement_fails_and_validate_lists_it(tmp_path: Path) -> None:
@@ -153,7 +136,7 @@ def test_csharp_task_without_replacement_fails_and_validate_lists_it(tmp_path: P
                                   entry="ScriptMain")])
     file = tmp_path / "Load.dtsx"
     file.write_text(xml)
-    run = Run(xml, source=str(file))
+    run = PackageRun(xml, source=str(file))
     [error] = [d for d in run.descriptions(EventKind.OnError) if "Old" in d]
     assert error.startswith("no Python replacement for the VB Script Task \\Package\\Old "
                             "(entry point ScriptMain.Main) (Visual Basic scripts are not "
@@ -183,9 +166,9 @@ def test_sidecar_replacement_runs_a_csharp_task(tmp_path: Path) -> None:
     (tmp_path / "Load.scripts" / "Load_Fix names.py").write_text(
         "def main(Dts):\n    Dts.Variables['User::Out'].Value = 'n=' + "
         "str(Dts.Variables['User::N'].Value)\n")
-    run = Run(xml, source=str(file))
+    run = PackageRun(xml, source=str(file))
     assert run.result.result == ExecResult.Success, run.descriptions(EventKind.OnError)
-    assert run.value("User::Out") == "n=4"
+    assert run.var("User::Out") == "n=4"
     assert validate_package(load_package(file)).can_run
 
 

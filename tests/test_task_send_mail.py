@@ -18,11 +18,10 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 from builders import VERSIONS, Exe, Var, connection_manager, guid, package
+from taskrun import PackageRun
 
-from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind, RunRequest
 
 aiosmtpd = pytest.importorskip("aiosmtpd")
 from aiosmtpd.controller import Controller  # noqa: E402
@@ -80,18 +79,6 @@ def smtp() -> Iterator[Server]:
     server.stop()
 
 
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None) -> None:
-        pkg = load_package_bytes(xml.encode(), "test.dtsx")
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.result: RunResult = Engine(pkg, request, bus).run()
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
-
-
 def mail_task(name: str = "Mail", *, attachments: tuple[str, ...] = (),
               expressions: dict[str, str] | None = None, **attrs: Any) -> Exe:
     values = {"SMTPServer": guid("cm", "SMTP"), "From": "etl@example.com",
@@ -110,14 +97,14 @@ def smtp_cm(server: str, version: int = 8) -> str:
 
 
 def send(port: int, task: Exe, *, version: int = 8, extra: str = "", variables: list[Var] = (),
-         connections: list[str] = (), request: RunRequest | None = None) -> Run:
+         connections: list[str] = (), request: RunRequest | None = None) -> PackageRun:
     cm = smtp_cm(f"SmtpServer=127.0.0.1:{port};UseWindowsAuthentication=False;"
                  f"EnableSsl=False;{extra}", version)
-    return Run(package(version, [task], connections=[cm, *connections],
-                       variables=list(variables)), request)
+    return PackageRun(package(version, [task], connections=[cm, *connections],
+                              variables=list(variables)), request)
 
 
-def ok(r: Run) -> None:
+def ok(r: PackageRun) -> None:
     assert r.result.result == ExecResult.Success, r.descriptions(EventKind.OnError)
 
 
@@ -186,9 +173,10 @@ def test_a_missing_attachment_fails_before_sending(smtp: Server, tmp_path: Path)
 def test_settings_errors(smtp: Server) -> None:
     r = send(smtp.port, mail_task(To="", CC="", BCC=""))
     assert "No recipient is specified" in r.descriptions(EventKind.OnError)[0]
-    r = Run(package(8, [mail_task()], connections=[smtp_cm("UseWindowsAuthentication=False;")]))
+    r = PackageRun(package(8, [mail_task()],
+                           connections=[smtp_cm("UseWindowsAuthentication=False;")]))
     assert "names no server" in r.descriptions(EventKind.OnError)[0]
-    r = Run(package(8, [mail_task(SMTPServer="Nope")]))
+    r = PackageRun(package(8, [mail_task(SMTPServer="Nope")]))
     assert "Nope" in r.descriptions(EventKind.OnError)[0]
     assert smtp.inbox.mails == []
 
@@ -203,7 +191,7 @@ def test_an_unreachable_server_fails_naming_it() -> None:
 
 def test_conn_replaces_the_server_and_port_keyword(smtp: Server) -> None:
     xml = package(8, [mail_task()], connections=[smtp_cm("SmtpServer=mail.corp.local;")])
-    ok(Run(xml, RunRequest(connections={"SMTP": f"SmtpServer=127.0.0.1;Port={smtp.port}"})))
+    ok(PackageRun(xml, RunRequest(connections={"SMTP": f"SmtpServer=127.0.0.1;Port={smtp.port}"})))
     assert len(smtp.inbox.mails) == 1
 
 

@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 import pytest
 from builders import VERSIONS, Exe, Var, connection_manager, el, package
 from click.testing import CliRunner
+from taskrun import PackageRun
 from websvc_server import (
     CALC_NS,
     CALC_WSDL,
@@ -34,10 +35,9 @@ from websvc_server import (
 )
 
 from ssisrun.cli import cli
-from ssisrun.dtsx import load_package, load_package_bytes
+from ssisrun.dtsx import load_package
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunRequest, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import RunRequest
 from ssisrun.tasks import object_data_body
 from ssisrun.tasks.web_service import read_method
 
@@ -57,31 +57,6 @@ def server() -> Iterator[SoapServer]:
     srv = SoapServer()
     yield srv
     srv.stop()
-
-
-class Run:
-    def __init__(self, xml: str, request: RunRequest | None = None) -> None:
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        self.engine = Engine(load_package_bytes(xml.encode(), "t.dtsx"), request, bus)
-        self.result: RunResult = self.engine.run()
-
-    def var(self, name: str = "User::Out") -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    @property
-    def errors(self) -> list[str]:
-        return [e.description for e in self.events if e.kind == EventKind.OnError]
-
-    @property
-    def error(self) -> str:
-        assert self.errors, "the run raised no error"
-        return self.errors[0]
-
-    @property
-    def ok(self) -> bool:
-        return self.result.result == ExecResult.Success
 
 
 # --------------------------------------------------------------------------- builders
@@ -145,7 +120,7 @@ def paths(tmp: Path) -> RunRequest:
 def run(server: SoapServer, tmp: Path, method: str | None, params: dict[str, Any] | None = None, *,
         version: int = 8, variables: tuple[Var, ...] = (),
         connections: tuple[str, ...] = (),
-        url: str | None = None, request: RunRequest | None = None, **attrs: Any) -> Run:
+        url: str | None = None, request: RunRequest | None = None, **attrs: Any) -> PackageRun:
     req = request or paths(tmp)
     if request is not None:
         req.path_map.append(("C:\\WS\\", f"{tmp}/WS/"))
@@ -153,7 +128,7 @@ def run(server: SoapServer, tmp: Path, method: str | None, params: dict[str, Any
     xml = package(version, [ws_task(method, params, **attrs)],
                   variables=[Var("Out"), *variables],
                   connections=[http_cm(url or server.url() + "?wsdl", version), *connections])
-    return Run(xml, req)
+    return PackageRun(xml, req)
 
 
 def call_body(inner: str) -> str:
@@ -168,7 +143,7 @@ def test_add_sends_typed_parameters_and_keeps_the_result(server: SoapServer, tmp
                                                          version: int) -> None:
     r = run(server, tmp_path, "Add", {"b": "40", "a": " 2"}, version=version)
     assert r.ok, r.errors
-    assert r.var() == DECL + "<int>42</int>"
+    assert r.var("User::Out") == DECL + "<int>42</int>"
     [wsdl_get, call] = server.requests
     # the WSDL is downloaded from ServerURL (OverwriteWSDLFile) into the mapped WSDLFile
     assert (wsdl_get.method, wsdl_get.path, wsdl_get.query) == ("GET", "/Tests.asmx", "wsdl")
@@ -194,7 +169,7 @@ def test_a_variable_parameter_and_the_result_in_a_file(server: SoapServer,
         f'<Echo xmlns="{TESTS_NS}"><text>Grüße &lt;&amp;&gt; "quoted"</text></Echo>')
     assert out.read_text(encoding="utf-8") == (
         DECL + "<string>Grüße &lt;&amp;&gt; \"quoted\"</string>")
-    assert r.var() == ""  # OutputType File: the variable is left alone
+    assert r.var("User::Out") == ""  # OutputType File: the variable is left alone
 
 
 def test_output_type_left_out_means_a_file_and_numbers_are_read_too(server: SoapServer,
@@ -203,7 +178,7 @@ def test_output_type_left_out_means_a_file_and_numbers_are_read_too(server: Soap
     task = ws_task("Ratio", OutputType="File", OutputLocation="Result")
     task.object_data = task.object_data.replace('WSTask:OutputType="File" ', "")
     xml = package(8, [task], connections=[http_cm(server.url()), file_cm("Result", out)])
-    r = Run(xml, paths(tmp_path))
+    r = PackageRun(xml, paths(tmp_path))
     assert r.ok, r.errors
     assert out.read_text() == DECL + "<double>0.7236</double>"
     # a ServerURL without ?wsdl gets it for the download
@@ -223,8 +198,8 @@ def test_values_are_written_as_their_xsd_types_in_the_wsdl_order(server: SoapSer
         f'<Describe xmlns="{TESTS_NS}"><when>2024-01-31T13:45:00</when><price>12.50</price>'
         "<active>true</active><ratio>1.5</ratio><color>Green</color><day>2024-02-29</day>"
         "</Describe>")
-    assert r.var() == DECL + ("<string>2024-01-31T13:45:00|12.50|true|1.5|Green|2024-02-29"
-                              "</string>")
+    assert r.var("User::Out") == DECL + (
+        "<string>2024-01-31T13:45:00|12.50|true|1.5|Green|2024-02-29</string>")
 
 
 def test_values_that_do_not_fit_their_type_fail_before_any_call(server: SoapServer,
@@ -253,7 +228,7 @@ def test_an_array_parameter_and_a_complex_parameter(server: SoapServer,
     assert server.calls[0].body.decode() == call_body(
         f'<SumAll xmlns="{TESTS_NS}"><values><int>1</int><int>2</int><int>39</int></values>'
         "</SumAll>")
-    assert r.var() == DECL + "<long>42</long>"
+    assert r.var("User::Out") == DECL + "<long>42</long>"
     order = {"Id": "7", "Customer": "Fabrikam",
              "Lines": [{"Sku": "A-1", "Qty": "2"}, {"Qty": ("var", "User::N")}]}
     r = run(server, tmp_path, "PlaceOrder", {"order": order}, variables=(Var("N", 3, "5"),))
@@ -268,7 +243,7 @@ def test_a_complex_result_is_kept_as_its_type_document(server: SoapServer,
                                                        tmp_path: Path) -> None:
     r = run(server, tmp_path, "GetOrder", {"id": "7"})
     assert r.ok, r.errors
-    assert r.var() == DECL + (
+    assert r.var("User::Out") == DECL + (
         '<Order xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         f'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns="{TESTS_NS}">\n'
         "  <Id>7</Id>\n  <Customer>Contoso &amp; Co</Customer>\n  <Lines>\n    <Line>\n"
@@ -280,7 +255,7 @@ def test_a_method_that_returns_nothing_keeps_an_empty_text(server: SoapServer,
                                                            tmp_path: Path) -> None:
     r = run(server, tmp_path, "Nothing", {})
     assert r.ok, r.errors
-    assert r.var() == ""
+    assert r.var("User::Out") == ""
     assert server.calls[0].body.decode() == call_body(f'<Nothing xmlns="{TESTS_NS}"/>')
 
 
@@ -295,7 +270,7 @@ def test_soap_12_when_the_wsdl_has_no_soap_11_port(server: SoapServer, tmp_path:
     r = run(server, tmp_path, "Add", {"a": "20", "b": "22"}, OverwriteWSDLFile="False",
             WSDLFile="C:\\WS\\tests.wsdl ", request=RunRequest())
     assert r.ok, r.errors
-    assert r.var() == DECL + "<int>42</int>"
+    assert r.var("User::Out") == DECL + "<int>42</int>"
     [call] = server.requests  # no download: OverwriteWSDLFile is False
     assert call.headers["Content-Type"] == (
         f'application/soap+xml; charset=utf-8; action="{TESTS_NS}Add"')
@@ -310,7 +285,7 @@ def test_rpc_encoded_calls_with_a_soap_array(server: SoapServer, tmp_path: Path)
     r = run(server, tmp_path, "Add", {"a": "2", "b": "3"}, Service="Calc",
             url=server.url("/calc"))
     assert r.ok, r.errors
-    assert r.var() == DECL + "<int>5</int>"
+    assert r.var("User::Out") == DECL + "<int>5</int>"
     assert (tmp_path / "WS" / "tests.wsdl").read_text() == CALC_WSDL
     enc = "http://schemas.xmlsoap.org/soap/encoding/"
     head = ('<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap='
@@ -324,7 +299,7 @@ def test_rpc_encoded_calls_with_a_soap_array(server: SoapServer, tmp_path: Path)
     r = run(server, tmp_path, "Join", {"separator": "+", "items": ["x", "y & z"]},
             Service="Calc", url=server.url("/calc"))
     assert r.ok, r.errors
-    assert r.var() == DECL + "<string>x+y &amp; z</string>"
+    assert r.var("User::Out") == DECL + "<string>x+y &amp; z</string>"
     assert server.calls[1].body.decode() == head + (
         f'<tns:Join xmlns:tns="{CALC_NS}" soap:encodingStyle="{enc}"><items '
         'xsi:type="soapenc:Array" soapenc:arrayType="xsd:string[2]"><item '
@@ -337,9 +312,9 @@ def test_property_expressions_replace_the_settings(server: SoapServer, tmp_path:
                               expressions={"ServiceName": '"Tests"',
                                            "OutputLocation": '"User::Out"'})],
                   variables=[Var("Out")], connections=[http_cm(server.url())])
-    r = Run(xml, paths(tmp_path))
+    r = PackageRun(xml, paths(tmp_path))
     assert r.ok, r.errors
-    assert r.var() == DECL + "<double>0.7236</double>"
+    assert r.var("User::Out") == DECL + "<double>0.7236</double>"
 
 
 # --------------------------------------------------------------------------- credentials
@@ -350,7 +325,7 @@ def test_basic_authentication_from_conn_and_never_shown(server: SoapServer,
     url = f"http://{USER}:{PASSWORD}@127.0.0.1:{server.port}/Tests.asmx?wsdl"
     r = run(server, tmp_path, "Secret", {}, request=RunRequest(connections={"HTTP": url}))
     assert r.ok, r.errors
-    assert r.var() == DECL + "<string>the secret</string>"
+    assert r.var("User::Out") == DECL + "<string>the secret</string>"
     assert all(c.headers["Authorization"].startswith("Basic ") for c in server.requests)
     # a domain is sent as DOMAIN\\user, which this server does not know
     domain = f"ServerURL={url};ServerDomain=CORP"
@@ -374,13 +349,14 @@ def test_the_password_from_a_property_expression(server: SoapServer, tmp_path: P
                                                "ServerUserName": USER}))
     xml = package(8, [ws_task("Secret")], variables=[Var("Out"), Var("Pw", value=PASSWORD)],
                   connections=[cm])
-    r = Run(xml, paths(tmp_path))
+    r = PackageRun(xml, paths(tmp_path))
     assert r.ok, r.errors
     # UseServerCredentials left out (False): the package's user name is not sent
     cm_off = cm.replace('DTS:UseServerCredentials="True" ', "")
     assert cm_off != cm
-    r = Run(package(8, [ws_task("Secret")], variables=[Var("Out"), Var("Pw", value=PASSWORD)],
-                    connections=[cm_off]), paths(tmp_path))
+    r = PackageRun(package(8, [ws_task("Secret")],
+                           variables=[Var("Out"), Var("Pw", value=PASSWORD)],
+                           connections=[cm_off]), paths(tmp_path))
     assert not r.ok and "HTTP 401" in r.error
 
 
@@ -453,12 +429,12 @@ def test_https_with_a_client_certificate(tmp_path: Path) -> None:
             connections={"HTTP": f"{base};ClientCertificate={client_cert};"
                                  f"ClientKey={client_key}"}))
         assert r.ok, r.errors
-        assert r.var() == DECL + "<int>2</int>"
+        assert r.var("User::Out") == DECL + "<int>2</int>"
         # the package asks for a certificate from the Windows store: say what to do
         xml = package(8, [ws_task("Add", {"a": "1", "b": "1"})], variables=[Var("Out")],
                       connections=[http_cm(srv.url(), UseSecureConnection=True,
                                            CertificateIdentifier="CN=etl")])
-        r = Run(xml, paths(tmp_path))
+        r = PackageRun(xml, paths(tmp_path))
         assert "Windows certificate store (CN=etl)" in r.error and "ClientCertificate" in r.error
         # a server whose certificate is not trusted is refused
         r = run(srv, tmp_path, "Add", {"a": "1", "b": "1"},
@@ -477,14 +453,14 @@ def test_a_soap_fault_fails_with_its_text_and_the_http_status(server: SoapServer
     assert r.result.result == ExecResult.Failure
     assert "answered Boom with a SOAP fault (HTTP 500 Internal Server Error): Server was " \
            "unable to process request. ---> Boom! (fault code soap:Server)" in r.error
-    assert r.var() == ""
+    assert r.var("User::Out") == ""
 
 
 def test_the_time_out_of_the_connection_manager(server: SoapServer, tmp_path: Path) -> None:
     server.slow_seconds = 2.5
     xml = package(8, [ws_task("Slow")], variables=[Var("Out")],
                   connections=[http_cm(server.url(), TimeOut=1)])
-    r = Run(xml, paths(tmp_path))
+    r = PackageRun(xml, paths(tmp_path))
     assert "did not answer within 1 seconds (TimeOut of connection manager 'HTTP')" in r.error
 
 

@@ -8,11 +8,10 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from builders import Exe, Var, connection_manager, package
+from taskrun import PackageRun
 
-from ssisrun.dtsx import load_package_bytes
 from ssisrun.model import ExecResult
-from ssisrun.runtime import Event, EventBus, EventKind, RunResult
-from ssisrun.runtime.engine import Engine
+from ssisrun.runtime import EventKind
 
 XSD = ('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
        '<xs:element name="order"><xs:complexType><xs:sequence>'
@@ -25,34 +24,8 @@ XSL = ('<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Tran
        "</xsl:template></xsl:stylesheet>")
 
 
-class Run:
-    def __init__(self, xml: str) -> None:
-        self.events: list[Event] = []
-        bus = EventBus()
-        bus.subscribe(self.events.append)
-        # what run_package does, keeping the engine to read variables afterwards
-        self.engine = Engine(load_package_bytes(xml.encode(), "t.dtsx"), None, bus)
-        self.result: RunResult = self.engine.run()
-
-    def var(self, name: str) -> Any:
-        return self.engine.scopes[id(self.engine.package)].get(name)
-
-    def descriptions(self, kind: EventKind) -> list[str]:
-        return [e.description for e in self.events if e.kind == kind]
-
-    @property
-    def ok(self) -> bool:
-        return self.result.result == ExecResult.Success
-
-    @property
-    def error(self) -> str:
-        errors = self.descriptions(EventKind.OnError)
-        assert errors, "the run raised no error"
-        return errors[0]
-
-
 def run(*, files: dict[str, Path] | None = None, variables: list[Var] | None = None,
-        **attrs: Any) -> Run:
+        **attrs: Any) -> PackageRun:
     """One XML task (operands default to DirectInput); ``files`` become FILE connection
     managers named by their keys."""
     attrs.setdefault("SourceType", "DirectInput")
@@ -61,10 +34,10 @@ def run(*, files: dict[str, Path] | None = None, variables: list[Var] | None = N
     cms = [connection_manager(8, name, "FILE", str(path), inner={"FileUsageType": 1})
            for name, path in (files or {}).items()]
     task = Exe("XML", "Microsoft.XMLTask", object_data=f"<XMLTaskData {body} />")
-    return Run(package(8, [task], variables=list(variables or []), connections=cms))
+    return PackageRun(package(8, [task], variables=list(variables or []), connections=cms))
 
 
-def to_var(**attrs: Any) -> tuple[Run, Any]:
+def to_var(**attrs: Any) -> tuple[PackageRun, Any]:
     """Run with the result saved to the variable User::Out; the run and Out's value."""
     variables = attrs.pop("variables", [])
     r = run(variables=[Var("Out"), *variables], SaveOperationResult=True,

@@ -244,7 +244,7 @@ def test_postgres_isolation_level_of_the_starting_container(
     run = Run([seq("Load", [read], props)], connections=[pg_cm(server, "Db", one)],
               variables=[Var("Level", 8, "")])
     assert run.ok, run.errors
-    assert run.value("User::Level") == expected
+    assert run.var("User::Level") == expected
 
 
 def test_postgres_two_databases_commit_with_two_phase_commit(
