@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from ssisrun.dataflow import types as dft
 from ssisrun.dataflow.buffer import Batch
@@ -46,6 +46,9 @@ from ssisrun.expressions.types import DataType
 
 _BRACKETED = re.compile(r"\[([^\]]*)\]")
 _DBO = re.compile(r"(?<![\w\]\"])(?:\[dbo\]|\"dbo\"|dbo)\s*\.\s*(?=[\[\"\w])", re.IGNORECASE)
+
+
+T = TypeVar("T")
 
 
 def _open(component: Component) -> Any:
@@ -66,6 +69,29 @@ def _close(component: Component) -> None:
     stack = getattr(component, "_stack", None)
     if stack is not None:
         stack.close()
+
+
+def read_query(component: Component, sql: str | Callable[[Any], str], failure: str,
+               consume: Callable[[list[str], Iterator[Sequence[Any]]], T], *,
+               detail: str = "") -> T:
+    """Run ``sql`` (T-SQL, adapted to the database; or a function of the open database
+    giving its own SQL) on the component's connection and give ``consume`` the result's column
+    names (lower case) and its rows in chunks of ``DefaultBufferMaxRows`` (each a sequence of
+    rows, fetched as it is needed, so memory stays bounded); the
+    connection is closed afterwards. A database error becomes the component's error:
+    ``"<component>: <failure>: <the driver's message><detail>"``."""
+    db = _open(component)
+    try:
+        cursor = db.cursor()
+        try:
+            cursor.execute(sql(db) if callable(sql) else adapt_sql(db, sql))
+        except Exception as exc:  # the driver's error
+            raise ComponentError(f"{component.meta.name}: {failure}: {exc}{detail}") from None
+        names = [str(d[0]).lower() for d in cursor.description or ()]
+        size = component.ctx.buffer_rows
+        return consume(names, iter(lambda: cursor.fetchmany(size), []))
+    finally:
+        _close(component)
 
 
 def name_parts(name: str) -> list[str]:

@@ -63,7 +63,7 @@ from typing import Any
 
 from ssisrun.dataflow import types as dft
 from ssisrun.dataflow.buffer import Batch
-from ssisrun.dataflow.components.database import _close, _open, quote_table
+from ssisrun.dataflow.components.database import quote_table, read_query
 from ssisrun.dataflow.engine import Component, ComponentError, Emissions
 from ssisrun.dataflow.model import Input, Output, OutputColumn, as_bool, as_int
 from ssisrun.dtsx.reader import decode_xml_name_escapes
@@ -633,19 +633,10 @@ class FuzzyLookup(Component):
 
     def _load(self) -> None:
         name = self.meta.name
-        db = _open(self)
-        try:
-            cursor = db.cursor()
-            sql = f"SELECT * FROM {quote_table(db, self.table)}"
-            try:
-                cursor.execute(sql)
-            except Exception as exc:  # the driver's error
-                raise ComponentError(f"{name}: the reference table {self.table} cannot be "
-                                     f"read (ReferenceTableName): {exc}") from None
-            names = [str(d[0]).lower() for d in cursor.description or ()]
-            rows = cursor.fetchall()
-        finally:
-            _close(self)
+        names, rows = read_query(
+            self, lambda db: f"SELECT * FROM {quote_table(db, self.table)}",
+            f"the reference table {self.table} cannot be read (ReferenceTableName)",
+            lambda names, chunks: (names, [row for chunk in chunks for row in chunk]))
 
         def at(column: str) -> int:
             if column.lower() not in names:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ssisrun.dataflow import types as dft
 from ssisrun.dataflow.buffer import Batch
-from ssisrun.dataflow.components.database import _close, _open, adapt_sql
+from ssisrun.dataflow.components.database import read_query
 from ssisrun.dataflow.engine import E_LOOKUP_NO_MATCH, Component, ComponentError, Emissions
 from ssisrun.dataflow.model import FAIL, IGNORE, NOT_USED, REDIRECT, Input, as_int
 
@@ -66,18 +66,9 @@ class Lookup(Component):
         sql = self.ctx.property("SqlCommand")
         if not sql.strip():
             raise ComponentError(f"{self.meta.name} has no reference query (SqlCommand)")
-        db = _open(self)
-        try:
-            cursor = db.cursor()
-            try:
-                cursor.execute(adapt_sql(db, sql))
-            except Exception as exc:  # the driver's error
-                raise ComponentError(f"{self.meta.name}: the reference query failed: "
-                                     f"{exc}") from None
-            names = [d[0].lower() for d in cursor.description or ()]
-            self._build(names, cursor.fetchall(), "the reference query")
-        finally:
-            _close(self)
+        read_query(self, sql, "the reference query failed",
+                   lambda names, chunks: self._build(
+                       names, (row for chunk in chunks for row in chunk), "the reference query"))
 
     def _build(self, names: list[str], rows: Any, where: str) -> None:
         """The full cache from the reference rows (``names``: lower-case column names)."""

@@ -41,7 +41,7 @@ from typing import Any
 
 from ssisrun.dataflow import types as dft
 from ssisrun.dataflow.buffer import Batch
-from ssisrun.dataflow.components.database import _close, _open, adapt_sql
+from ssisrun.dataflow.components.database import read_query
 from ssisrun.dataflow.engine import Component, ComponentError, Emissions
 from ssisrun.dataflow.model import Input, InputColumn, Output, as_bool, as_int
 from ssisrun.expressions import types as t
@@ -216,19 +216,8 @@ class SlowlyChangingDimension(Component):
 
     def _load(self) -> None:
         sql = self.query()
-        db = _open(self)
-        try:
-            cursor = db.cursor()
-            try:
-                cursor.execute(adapt_sql(db, sql))
-            except Exception as exc:  # the driver's error
-                raise ComponentError(f"{self.meta.name}: the dimension query failed: {exc} "
-                                     f"(SqlCommand and CurrentRowWhere: {sql})") from None
-            names = [str(d[0]).lower() for d in cursor.description or ()]
-            size = self.ctx.buffer_rows
-            self._build(names, iter(lambda: cursor.fetchmany(size), []))
-        finally:
-            _close(self)
+        read_query(self, sql, "the dimension query failed", self._build,
+                   detail=f" (SqlCommand and CurrentRowWhere: {sql})")
 
     def _build(self, names: list[str], chunks: Iterator[Sequence[Any]]) -> None:
         """The cache from the dimension rows (``names``: lower-case column names), read a
